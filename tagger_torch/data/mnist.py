@@ -107,11 +107,13 @@ def load_idx_dir(directory: str) -> Mnist:
 
 # --- Keras mnist.npz ---------------------------------------------------------------------------
 def load_npz(path: str) -> Mnist:
+    keys = ("x_train", "y_train", "x_test", "y_test")
     try:
         with np.load(path, allow_pickle=False) as d:
-            arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except KeyError as e:
-        raise TaggerError(f"{path}: missing array {e} (expected x_train, y_train, x_test, y_test)") from None
+            missing = [k for k in keys if k not in d.files]
+            if missing:
+                raise TaggerError(f"{path}: missing array(s) {', '.join(missing)} (expected {', '.join(keys)})")
+            arrays = {k: d[k] for k in keys}
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         raise TaggerError(f"cannot read {path} as .npz: {e}") from None
     for key in ("x_train", "x_test"):
@@ -130,6 +132,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes into a protocol-2 pickle
     }
 
     def find_class(self, module, name):
@@ -176,6 +179,7 @@ def cached_pkl(directory: Optional[str] = None) -> str:
             raise TaggerError(f"cached {path} has sha256 {digest}, expected {PKL_SHA256}; delete it to fetch again")
         return path
     data = fetch_pkl()
+    tmp = None
     try:
         os.makedirs(directory, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=PKL_NAME + ".tmp-", dir=directory)
@@ -183,6 +187,8 @@ def cached_pkl(directory: Optional[str] = None) -> str:
             f.write(data)
         os.replace(tmp, path)
     except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
         raise TaggerError(f"cannot write the MNIST cache {path}: {e.strerror or e}") from None
     return path
 
