@@ -5,7 +5,6 @@ import sys
 
 import h5py
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from tagger_torch.cli import main

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import TaggerError
 from . import freq20, shapes
-from .h5layout import _scan, atomic_output, dataset_info, open_fuel_file, write_fuel_file
+from .h5layout import atomic_output, dataset_info, open_fuel_file, scan_rows, write_fuel_file
 from .mnist import load_mnist
 
 DATASETS = ("shapes", "freq20-1mnist", "freq20-2mnist")
@@ -34,20 +34,19 @@ def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single):
     """Generate data set NAME (shapes, freq20-1mnist, freq20-2mnist) as the release did (SPEC 9)."""
     name = name.lower()
     started = time.time()
-    sizes = {"n_train": n_train, "n_valid": n_valid, "n_test": n_test}
+    sizes = {"train": n_train, "valid": n_valid, "test": n_test}
+    if name == "shapes" and mnist_source is not None:
+        raise TaggerError("--mnist applies to the freq20 data sets only")
+    if name != "shapes" and n_single is not None:
+        raise TaggerError("--n-single applies to the shapes data set only")
     with atomic_output(out) as tmp:  # fails early on an unwritable --out
         if name == "shapes":
-            if mnist_source is not None:
-                raise TaggerError("--mnist applies to the freq20 data sets only")
-            defaults = shapes.SPLIT_SIZES
-            sizes["n_single"] = n_single
-            kwargs = {k: v if v is not None else defaults[k[2:]] for k, v in sizes.items()}
+            sizes["single"] = n_single
+            kwargs = {f"n_{s}": shapes.SPLIT_SIZES[s] if n is None else n for s, n in sizes.items()}
             splits, description = shapes.generate_shapes(**kwargs), shapes.DESCRIPTION
         else:
-            if n_single is not None:
-                raise TaggerError("--n-single applies to the shapes data set only")
+            kwargs = {f"n_{s}": freq20.SPLIT_SIZES[s] if n is None else n for s, n in sizes.items()}
             mnist = load_mnist(mnist_source)
-            kwargs = {k: v if v is not None else freq20.SPLIT_SIZES[k[2:]] for k, v in sizes.items()}
             splits, description = freq20.generate_freq20(mnist, n_digits=int(name[7]), **kwargs), None
         with h5py.File(tmp, "w") as f:
             write_fuel_file(f, splits, description)
@@ -60,13 +59,13 @@ def split_statistics(path: str, split: str, has_mask: bool):
     """(mean pixel, mean number of mask groups owning a pixel with mask value > 0.9 per image)."""
     with open_fuel_file(path) as (f, table):
         start, stop = table[split]["features"]
-        total = sum(float(block.sum(dtype=np.float64)) for block in _scan(f["features"], start, stop))
+        total = sum(float(block.sum(dtype=np.float64)) for block in scan_rows(f["features"], start, stop))
         mean_pixel = total / max(1, (stop - start) * int(np.prod(f["features"].shape[1:])))
         if not has_mask or "mask" not in table[split]:
             return mean_pixel, None
         start, stop = table[split]["mask"]
         owners = 0
-        for block in _scan(f["mask"], start, stop):
+        for block in scan_rows(f["mask"], start, stop):
             block = block.reshape(block.shape[0], block.shape[1], -1)  # (n, groups, D)
             owners += int(np.sum(np.any(block > 0.9, axis=2)))
         return mean_pixel, owners / max(1, stop - start)

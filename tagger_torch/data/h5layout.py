@@ -212,14 +212,15 @@ def load_split(path: str, split: str,
         return {source: f[source][start:stop] for source, (start, stop) in rows.items()}
 
 
-def _scan(dataset: h5py.Dataset, start: int, stop: int) -> Iterator[np.ndarray]:
+def scan_rows(dataset: h5py.Dataset, start: int, stop: int) -> Iterator[np.ndarray]:
+    """Rows start:stop of `dataset`, SCAN_ROWS at a time."""
     for i in range(start, stop, SCAN_ROWS):
         yield dataset[i:min(i + SCAN_ROWS, stop)]
 
 
 def is_binary(dataset: h5py.Dataset) -> bool:
     """True when every value of `dataset` is 0 or 1 (stops at the first block that is not)."""
-    return all(np.all((block == 0) | (block == 1)) for block in _scan(dataset, 0, dataset.shape[0]))
+    return all(np.all((block == 0) | (block == 1)) for block in scan_rows(dataset, 0, dataset.shape[0]))
 
 
 def dataset_info(path: str, input_type: Optional[str] = None) -> DatasetInfo:
@@ -246,7 +247,7 @@ def dataset_info(path: str, input_type: Optional[str] = None) -> DatasetInfo:
         if "targets" in sources:
             targets = f["targets"]
             objects_per_sample = int(np.prod(targets.shape[1:], dtype=np.int64))
-            has_labels = any(np.any(block != 0) for block in _scan(targets, 0, targets.shape[0]))
+            has_labels = any(np.any(block != 0) for block in scan_rows(targets, 0, targets.shape[0]))
         n_mask_groups = int(f["mask"].shape[1]) if "mask" in sources and f["mask"].ndim > 1 else None
         return DatasetInfo(path=path, input_type=input_type, in_dim=tuple(int(d) for d in features.shape[1:]),
                            splits=splits, sources=sources, has_labels=has_labels,
