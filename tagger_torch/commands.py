@@ -16,6 +16,7 @@ from .errors import TaggerError
 from .params import init_params as release_init, load_npz, save_npz
 
 DTYPES = ("float32", "float64")
+NOISE_ARRAYS = ("m_init", "corruption")
 
 
 def resolve_config(config_path: Optional[str], preset: Optional[str]) -> TaggerConfig:
@@ -74,11 +75,19 @@ def trace(config_path, preset, params_path, input_path, noise_path, out, labels_
                    device=resolve_device(device))
     x = _load_npy(input_path, "input")
     noise = load_npz(noise_path)
+    unknown = sorted(set(noise) - set(NOISE_ARRAYS))
+    if unknown:
+        raise TaggerError(f"unknown array(s) in noise file {noise_path}: {', '.join(unknown)} "
+                          f"(known: {', '.join(NOISE_ARRAYS)})")
     if "m_init" not in noise:
-        raise TaggerError(f"noise file {noise_path} has no array 'm_init' (it holds: "
-                          f"{', '.join(noise) or 'nothing'})")
+        raise TaggerError(f"noise file {noise_path} has no array 'm_init' (K, B, D)")
+    corruption = noise.get("corruption")
+    if corruption is not None and config.input_type == "binary" and not np.all((corruption == 0) | (corruption == 1)):
+        raise TaggerError("corruption must hold bit-flip indicators 0/1 for binary inputs")
     labels = None
     if labels_path is not None:
+        if config.class_cost_x <= 0:
+            raise TaggerError("labels were given but the config has no classification head (class_cost_x is 0)")
         labels = _load_npy(labels_path, "labels")
         if not np.issubdtype(labels.dtype, np.integer):
             raise TaggerError(f"labels in {labels_path} must be integers (got {labels.dtype})")
@@ -86,7 +95,7 @@ def trace(config_path, preset, params_path, input_path, noise_path, out, labels_
             raise TaggerError(f"labels must lie in [0, {config.n_classes}) for encoder_proj ending "
                               f"in {config.encoder_proj[-1]} (got {labels.min()}..{labels.max()})")
     with torch.no_grad():
-        result = model(x, corrupt=False, corruption=noise.get("corruption"), m_init=noise["m_init"],
+        result = model(x, corrupt=False, corruption=corruption, m_init=noise["m_init"],
                        labels=labels, record=True)
     arrays = {key: value.cpu().numpy() for key, value in result.trace.items()}
     try:

@@ -13,7 +13,7 @@ code runs on CPU and CUDA, in float32 (default) or float64 (`model.to(torch.floa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ def draw_corruption(x: Tensor, config: TaggerConfig, generator: Optional[torch.G
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
-def corrupt(x: Tensor, config: TaggerConfig, corruption: Tensor) -> Tensor:
+def corrupt(x: Tensor, corruption: Tensor, config: TaggerConfig) -> Tensor:
     """SPEC 1, x~ from x (B, D) and the draws `corruption` (B, D).
 
     binary: x~ = x + b (1 - 2x) (b flips bits); continuous: x~ = x + s e with s = input_noise.
@@ -122,8 +122,13 @@ def delta_z(x_tilde: Tensor, z: Tensor, m: Tensor, config: TaggerConfig) -> Tens
     return m * (x_tilde - z)
 
 
-def combinator(z_lat: Tensor, u: Tensor, a: Sequence[Tensor], stable_v: bool) -> Tensor:
-    """SPEC 5, the Ladder's 'gauss' (stable_v=False) or 'gauss_stable_v' combinator g(z_lat, u).
+def combinator_kind(config: TaggerConfig) -> str:
+    """The release uses 'gauss_stable_v' for continuous inputs and 'gauss' for binary ones."""
+    return "gauss_stable_v" if config.input_type == "continuous" else "gauss"
+
+
+def combinator(z_lat: Tensor, u: Tensor, a: Sequence[Tensor], kind: str) -> Tensor:
+    """SPEC 5, the Ladder's combinator g(z_lat, u) of kind 'gauss' or 'gauss_stable_v', per unit.
 
     z_lat: lateral input (N, H); u: normalised vertical input (N, H); a: (a1, ..., a10), each (H,).
       mu = a1 sigmoid(a2 u + a3) + a4 u + a5;  nu = a6 sigmoid(a7 u + a8) + a9 u + a10 (then sigmoid
@@ -132,7 +137,7 @@ def combinator(z_lat: Tensor, u: Tensor, a: Sequence[Tensor], stable_v: bool) ->
     a1, a2, a3, a4, a5, a6, a7, a8, a9, a10 = a
     mu = a1 * torch.sigmoid(a2 * u + a3) + a4 * u + a5
     nu = a6 * torch.sigmoid(a7 * u + a8) + a9 * u + a10
-    if stable_v:
+    if kind == "gauss_stable_v":
         nu = torch.sigmoid(nu)
     return (z_lat - mu) * nu + mu
 
@@ -141,16 +146,16 @@ def _combinator_params(p: Mapping[str, Tensor], l: int) -> Tuple[Tensor, ...]:
     return tuple(p[f"g_{l}_a{j}"] for j in range(1, 11))
 
 
-def ladder(h: Tensor, p: Mapping[str, Tensor], n_layers: int, norm: str, stable_v: bool
-           ) -> Tuple[Tensor, Tensor]:
+def ladder(h: Tensor, p: Mapping[str, Tensor], config: TaggerConfig) -> Tuple[Tensor, Tensor]:
     """SPEC 5 [A1.5-A1.6 'parametric mapping']: the release's LadderAE without noise.
 
     h: the projected input, layer 0 (N, H0) with N = K*B; p: parameters by name (f_l_W, f_l_b, f_L_c,
-    g_l_W, g_l_a1..a10); n_layers: L = len(encoder_proj) - 1.
+    g_l_W, g_l_a1..a10).
     Returns y = h_L (N, HL), the softmax top of the encoder, and u0 = zhat_0 (N, H0), the decoder's
     bottom output.
     """
-    L = n_layers
+    L = len(config.encoder_proj) - 1
+    norm, kind = config.norm, combinator_kind(config)
     lateral = [h]  # z_0 = h, then each layer's normalised pre-activation z_l (before its bias)
     h_l = h
     for l in range(1, L + 1):
@@ -164,26 +169,36 @@ def ladder(h: Tensor, p: Mapping[str, Tensor], n_layers: int, norm: str, stable_
             h_l = torch.softmax(p[f"f_{L}_c"] * (z_l + p[f"f_{L}_b"]), dim=-1)
     y = h_l
     # decoder, l = L: the vertical input is the softmax output itself (a release quirk), normalised
-    zhat = combinator(lateral[L], normalize(y, norm), _combinator_params(p, L), stable_v)
+    zhat = combinator(lateral[L], normalize(y, norm), _combinator_params(p, L), kind)
     for l in range(L - 1, -1, -1):
         # u_l = BN(zhat_{l+1} @ g_l_W)                                    (N, H_l)
         u = normalize(project(zhat, p[f"g_{l}_W"]), norm)
-        zhat = combinator(lateral[l], u, _combinator_params(p, l), stable_v)
+        zhat = combinator(lateral[l], u, _combinator_params(p, l), kind)
     return y, zhat
 
 
+class IterationOutput(NamedTuple):
+    """What one TAG iteration returns."""
+
+    z: Tensor  # (K, B, D) new z, probability space for binary inputs
+    m: Tensor  # (K, B, D) new masks
+    zpre: Tensor  # (K, B, D) pre-sigmoid z (binary); z itself for continuous inputs
+    m_lh: Tensor  # (K, B, D) L(m) of the input state
+    delta_z: Tensor  # (K, B, D) dz of the input state
+    y: Tensor  # (K, B, HL) the Ladder's top output
+
+
 def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mapping[str, Tensor],
-                  config: TaggerConfig, v: Optional[Tensor], remove_group: Optional[int] = None
-                  ) -> Dict[str, Tensor]:
+                  config: TaggerConfig, remove_group: Optional[int] = None) -> IterationOutput:
     """SPEC 4, one TAG iteration [A1.3-A1.6] with the weights p (release names).
 
     x_tilde: x~ (B, D); z, m: z_k, m_k (K, B, D), z in probability space for binary inputs; zpre: the
-    pre-sigmoid z of the previous iteration (binary; z0 at i = 0); v: pos(v) (continuous) or None.
+    pre-sigmoid z of the previous iteration (binary; z0 at i = 0).
     remove_group: k whose mask logits become -inf-like before the softmax (Fig. 4 E2), or None.
-    Returns the new z, m, zpre (K, B, D) and this iteration's m_lh, delta_z (K, B, D), y (K, B, HL).
     """
     K, B, D = z.shape
     binary = config.input_type == "binary"
+    v = None if binary else pos(p["v"])  # SPEC 2
     # [A1.4] L(m), [A1.3] dz
     m_lh = group_likelihood(x_tilde, z, config, v)
     dz = delta_z(x_tilde, z, m, config)
@@ -193,8 +208,7 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     # SPEC 4d [A1.5] h = relu(BN(a_in @ W) + b)                           (K*B, H0)
     h = torch.relu(normalize(project(a_in, p["W"]), config.norm) + p["b"])
     # SPEC 4e: the Ladder; y (K*B, HL), u0 (K*B, H0)
-    y, u0 = ladder(h, p, len(config.encoder_proj) - 1, config.norm,
-                   stable_v=config.input_type == "continuous")
+    y, u0 = ladder(h, p, config)
     # SPEC 4f [A1.6] z = c1 BN(u0 @ z_u_W) + b1                           (K*B, D) -> (K, B, D)
     z_new = (p["c1"] * normalize(project(u0, p["z_u_W"]), config.norm) + p["b1"]).reshape(K, B, D)
     # m = softmax over K of c2 BN(u0 @ m_u_W)
@@ -206,13 +220,14 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     zpre_new = z_new
     if binary:
         z_new = torch.sigmoid(z_new)
-    return dict(z=z_new, m=m_new, zpre=zpre_new, m_lh=m_lh, delta_z=dz, y=y.reshape(K, B, -1))
+    return IterationOutput(z_new, m_new, zpre_new, m_lh, dz, y.reshape(K, B, -1))
 
 
-def denoising_cost(z: Tensor, m: Tensor, x: Tensor, config: TaggerConfig, v: Optional[Tensor]) -> Tensor:
+def denoising_cost(x: Tensor, z: Tensor, m: Tensor, config: TaggerConfig,
+                   v: Optional[Tensor] = None) -> Tensor:
     """SPEC 6 [eq. 1, A1.8] C(x) = -log sum_k m_k q(x | z_k), the mean over (B, D) (a scalar).
 
-    z, m: (K, B, D) after an iteration; x: the clean input (B, D); v: pos(v) (continuous only).
+    x: the clean input (B, D); z, m: (K, B, D) after an iteration; v: pos(v) (continuous only).
     binary: BCE(soft_clip(sum_k m_k z_k), x).
     continuous: -logsumexp_k[-0.5 (log v + (x - z_k)^2 / v) + log(m_k + 1e-5)] (v, not v^2; no 2 pi).
     """
@@ -234,25 +249,27 @@ def class_probabilities(y: Tensor) -> Tensor:
     return pred.sum(dim=0)
 
 
-def classification_cost(P: Tensor, labels: Tensor, objects_per_sample: int) -> Tensor:
+def classification_cost(P: Tensor, labels: Tensor) -> Tensor:
     """SPEC 6: mean cross-entropy -sum_c t_c log P_c; t = onehot(y) or (onehot(y1) + onehot(y2)) / 2.
 
-    P: (B, C); labels: (B, objects_per_sample) int64.
+    P: (B, C); labels: (B, M) int64, M = objects per sample (1 or 2).
     """
-    log_p = torch.log(P.gather(1, labels[:, :objects_per_sample]))  # (B, objects)
+    log_p = torch.log(P.gather(1, labels))  # (B, M): -sum_c t_c log P_c = -mean_j log P[y_j]
     return -log_p.mean(dim=1).mean()
 
 
-def classification_error(P: Tensor, labels: Tensor, objects_per_sample: int) -> Tensor:
+def classification_error(P: Tensor, labels: Tensor) -> Tensor:
     """SPEC 6 error in %. One object: argmax P != y. Two: if y1 == y2 wrong unless top-1 == y1, else
-    1 - (matches between the top-2 predictions and {y1, y2}) / 2. P: (B, C); labels: (B, objects)."""
-    if objects_per_sample == 1:
-        wrong = (P.argmax(dim=1) != labels[:, 0]).to(P.dtype)
+    1 - (matches between the top-2 predictions and {y1, y2}) / 2. Ties go to the lower class index.
+    P: (B, C); labels: (B, M) int64, M = 1 or 2."""
+    M = labels.shape[1]
+    ranked = torch.sort(P, dim=1, descending=True, stable=True).indices[:, :M]  # (B, M) best first
+    if M == 1:
+        wrong = (ranked[:, 0] != labels[:, 0]).to(P.dtype)
     else:
-        top2 = P.topk(2, dim=1).indices  # (B, 2), best first
-        matches = (top2[:, :, None] == labels[:, None, :2]).sum(dim=(1, 2)).to(P.dtype)
+        matches = (ranked[:, :, None] == labels[:, None, :]).sum(dim=(1, 2)).to(P.dtype)
         same = labels[:, 0] == labels[:, 1]
-        wrong = torch.where(same, (top2[:, 0] != labels[:, 0]).to(P.dtype), 1 - matches / 2)
+        wrong = torch.where(same, (ranked[:, 0] != labels[:, 0]).to(P.dtype), 1 - matches / M)
     return wrong.mean() * 100
 
 
@@ -305,8 +322,10 @@ class Tagger(nn.Module):
         subset=False: the names must be exactly the model's (the release's unused book-keeping entries
         `counter`, `counter_max`, `shared_f_*_bn_*` are ignored). subset=True (stage 2 of the MNIST
         protocol): names the model lacks are ignored, parameters the file lacks keep their values.
-        Returns the names loaded.
+        Scalars (c2, v) stored with shape (1,) are accepted. Returns the names loaded.
         """
+        params = {name: (value.reshape(()) if self.shapes.get(name) == () and tuple(value.shape) == (1,)
+                         else value) for name, value in params.items()}
         loaded = check_params(params, self.shapes, subset=subset)
         with torch.no_grad():
             for name in loaded:
@@ -355,7 +374,7 @@ class Tagger(nn.Module):
             corruption = draw_corruption(x, cfg, generator)
         if corruption is not None:
             corruption = self._check("corruption", corruption, (B, D))
-            x_tilde = corrupt_input(x, cfg, corruption)  # SPEC 1
+            x_tilde = corrupt_input(x, corruption, cfg)  # SPEC 1
         else:
             x_tilde = x
         if m_init is None:
@@ -363,7 +382,7 @@ class Tagger(nn.Module):
         m_init = self._check("m_init", m_init, (K, B, D))
         if labels is not None:
             labels = self._check_labels(labels, B)
-        v = pos(self.v) if cfg.input_type == "continuous" else None  # SPEC 2
+        v = pos(self.v) if cfg.input_type == "continuous" else None  # SPEC 2, for the cost
 
         p = self._parameters
         z, m = initial_state(m_init, cfg.zhat_init_value)  # SPEC 3
@@ -374,21 +393,21 @@ class Tagger(nn.Module):
             trace["m"].append(m)
         costs, class_costs, class_errors = [], [], []
         for i in range(T):
-            out = tag_iteration(x_tilde, z, m, zpre, p, cfg, v,
+            out = tag_iteration(x_tilde, z, m, zpre, p, cfg,
                                 remove_group=remove_group if i == T - 1 else None)
-            z, m, zpre = out["z"], out["m"], out["zpre"]
-            costs.append(denoising_cost(z, m, x, cfg, v))  # SPEC 6, against the clean x
+            z, m, zpre = out.z, out.m, out.zpre
+            costs.append(denoising_cost(x, z, m, cfg, v))  # SPEC 4g/6, against the clean x
             if labels is not None:
-                P = class_probabilities(out["y"])
-                class_costs.append(classification_cost(P, labels, cfg.objects_per_sample))
+                P = class_probabilities(out.y)
+                class_costs.append(classification_cost(P, labels))
                 with torch.no_grad():
-                    class_errors.append(classification_error(P, labels, cfg.objects_per_sample))
+                    class_errors.append(classification_error(P, labels))
             if record:
                 for key in TRACE_KEYS:
-                    trace[key].append(out[key])
+                    trace[key].append(getattr(out, key))
 
         denoising = torch.stack(costs)
-        result = TaggerOutput(denoising_cost=denoising, cost=denoising.mean(), z=z, m=m, y=out["y"])
+        result = TaggerOutput(denoising_cost=denoising, cost=denoising.mean(), z=z, m=m, y=out.y)
         if labels is not None:
             result.class_cost = torch.stack(class_costs)
             result.class_error = torch.stack(class_errors)
@@ -416,7 +435,7 @@ class Tagger(nn.Module):
         if labels.dim() != 2 or labels.shape[0] != B or labels.shape[1] < objects:
             raise TaggerError(f"labels have shape {tuple(labels.shape)}, expected ({B},) or "
                               f"({B}, {objects}) for objects_per_sample={objects}")
-        return labels
+        return labels[:, :objects]
 
     def extra_repr(self) -> str:
         c = self.config

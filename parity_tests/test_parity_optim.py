@@ -1,0 +1,58 @@
+"""The optimiser: BlocksAdam (torch, foreach ops) vs the reference's adam_step, three steps."""
+import numpy as np
+import pytest
+import torch
+
+import tagger_reference as reference
+from tagger_torch.optim import BlocksAdam
+
+from .helpers import CASES, perturbed_params
+from .tolerances import adam_tolerance
+
+CONFIG = CASES[-1].config  # continuous, 3 hidden layers and a class head: every kind of parameter
+LR, STEPS = 0.001, 3
+
+
+def adam_pair(dtype: torch.dtype, device: str):
+    """(reference params, torch params) after STEPS steps from the same start and gradients."""
+    rng = np.random.RandomState(21)
+    start = perturbed_params(CONFIG, seed=21)
+    grads = [{k: np.float32(rng.randn(*v.shape) * 10.0 ** rng.uniform(-4, 1)) for k, v in start.items()}
+             for _ in range(STEPS)]
+    ref, state = dict(start), None
+    for g in grads:
+        ref, state = reference.adam_step(ref, g, state, lr=LR)
+    params = {k: torch.nn.Parameter(torch.tensor(v, dtype=dtype, device=device)) for k, v in start.items()}
+    opt = BlocksAdam(params.values(), lr=LR)
+    for g in grads:
+        for k, p in params.items():
+            p.grad = torch.tensor(g[k], dtype=dtype, device=device)
+        opt.step()
+    return ref, {k: p.detach().double().cpu().numpy() for k, p in params.items()}
+
+
+def adam_errors(dtype: torch.dtype, device: str) -> float:
+    ref, got = adam_pair(dtype, device)
+    return max(float(np.abs(got[k] - ref[k]).max()) for k in ref)
+
+
+def check_adam(dtype: torch.dtype, device: str):
+    ref, got = adam_pair(dtype, device)
+    tol = adam_tolerance(str(dtype).replace("torch.", ""))
+    for name in ref:
+        diff = np.abs(got[name] - ref[name])
+        assert np.all(diff <= tol.atol + tol.rtol * np.abs(ref[name])), (
+            f"BlocksAdam [{device} {dtype}] after {STEPS} steps: {name}: max abs err {diff.max():.3g} "
+            f"(tolerance atol {tol.atol:.0e}, rtol {tol.rtol:.0e})")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_blocks_adam_cpu(dtype):
+    check_adam(dtype, "cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (torch.cuda.is_available() is False)")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_blocks_adam_cuda(dtype):
+    check_adam(dtype, "cuda")
