@@ -1,0 +1,229 @@
+"""`tagger-torch visualize`: Figure-4 style pictures of Tagger's iterations, and the training curves.
+
+For each chosen example (one block of rows each), from the initial state i = 0 to i = T:
+* top row: the input, then after each iteration the reconstruction sum_k m_k z_k coloured by group
+  (group k in colour k), titled with the example's AMI (SPEC 6) at that iteration, each beside the
+  masks coloured by group; last, the true grouping from the data's masks (grey: pixels the AMI
+  ignores);
+* then one row per group k: z_k beside m_k at each state.
+`--remove-group k` repeats the paper's Figure 4 E2 experiment: group k's mask logits are set to a
+large negative value before the last softmax, so the other groups must explain its pixels.
+The model runs on the clean path on the whole batch of `valid_batch_size` examples that holds each
+chosen example (BatchNorm uses the batch's statistics), as evaluation does.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import List, Optional, Sequence
+
+import click
+import numpy as np
+
+from .errors import TaggerError
+
+GROUP_COLOURS = np.array([  # colour of group k (tab10, then repeats)
+    (0.12, 0.47, 0.71), (1.00, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16), (0.58, 0.40, 0.74),
+    (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.50, 0.50, 0.50), (0.74, 0.74, 0.13), (0.09, 0.75, 0.81)])
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    return Figure(figsize=(width, height))
+
+
+def _save(fig, path: str) -> None:
+    from .checkpoint import atomic_write
+
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi))
+    except OSError as e:
+        raise TaggerError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def image_shape(in_dim: Sequence[int]) -> tuple:
+    """(H, W) to draw one example: the last two dims of in_dim, or a square, or a 1-row strip."""
+    if len(in_dim) >= 2:
+        return int(in_dim[-2]), int(in_dim[-1])
+    D = int(np.prod(in_dim))
+    side = int(round(math.sqrt(D)))
+    return (side, side) if side * side == D else (1, D)
+
+
+def plot_curves(history: List[dict], path: str) -> None:
+    """DIR/curves.png: training cost and validation denoising cost per epoch (and class error)."""
+    epochs = [r["epoch"] for r in history]
+    with_class = any("valid_class_error" in r or "train_class_error" in r for r in history)
+    fig = _figure(6.5, 3.8 if not with_class else 6.5)
+    ax = fig.add_subplot(2 if with_class else 1, 1, 1)
+    ax.plot(epochs, [r["train_cost"] for r in history], "o-", ms=3, label="train cost (corrupted, mean over iterations)")
+    valid = [r for r in history if "valid_denoising_cost" in r]
+    if valid:
+        ve = [r["epoch"] for r in valid]
+        ax.plot(ve, [np.mean(r["valid_denoising_cost"]) for r in valid], "s-", ms=3,
+                label="valid denoising cost (mean over iterations)")
+        ax.plot(ve, [r["valid_denoising_cost"][-1] for r in valid], "^--", ms=3,
+                label="valid denoising cost (last iteration)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cost")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if with_class:
+        ax2 = fig.add_subplot(2, 1, 2)
+        for key, label in (("train_class_error", "train (corrupted labelled batch)"),
+                           ("valid_class_error", "valid (clean, last iteration)")):
+            rows = [r for r in history if key in r]
+            if rows:
+                values = [r[key][-1] if isinstance(r[key], list) else r[key] for r in rows]
+                ax2.plot([r["epoch"] for r in rows], values, "o-", ms=3, label=label)
+        ax2.set_xlabel("epoch")
+        ax2.set_ylabel("class error %")
+        ax2.grid(alpha=0.3)
+        ax2.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def coloured(m: np.ndarray, values: Optional[np.ndarray] = None) -> np.ndarray:
+    """RGB (D, 3) of masks m (K, D): sum_k m_k colour_k, times values (K, D) when given."""
+    K = m.shape[0]
+    colours = GROUP_COLOURS[np.arange(K) % len(GROUP_COLOURS)]  # (K, 3)
+    weights = m if values is None else m * np.clip(values, 0, 1)
+    return np.clip(np.einsum("kd,kc->dc", weights, colours), 0, 1)
+
+
+def true_grouping(mask: np.ndarray) -> np.ndarray:
+    """RGB (D, 3) of a true mask (G, D): the owning group's colour, grey where the AMI ignores it."""
+    from .metrics import true_labels_from_masks
+
+    labels, valid = true_labels_from_masks(mask[None])
+    rgb = GROUP_COLOURS[labels[0] % len(GROUP_COLOURS)]
+    rgb[~valid[0]] = 0.35
+    return rgb
+
+
+def run_examples(model, x: np.ndarray, indices: Sequence[int], masks: Optional[np.ndarray], *,
+                 n_groups: Optional[int], n_iterations: Optional[int], seed: int,
+                 remove_group: Optional[int]) -> List[dict]:
+    """The clean-path trace of each chosen example, computed within its batch of valid_batch_size."""
+    import torch
+
+    from .metrics import ami_score
+
+    cfg = model.config
+    bs = cfg.valid_batch_size
+    device = next(model.parameters()).device
+    results = []
+    for index in indices:
+        start = (index // bs) * bs
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + bs], dtype=np.float32)).to(device)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+        with torch.inference_mode():
+            out = model(xb, corrupt=False, generator=generator, record=True, n_groups=n_groups,
+                        n_iterations=n_iterations, remove_group=remove_group)
+        j = index - start
+        z = out.trace["z"][:, :, j].cpu().numpy()  # (T+1, K, D)
+        m = out.trace["m"][:, :, j].cpu().numpy()  # (T+1, K, D)
+        ami = None
+        if masks is not None:
+            ami = [float(ami_score(masks[index][None], m[i][:, None])[0]) for i in range(1, m.shape[0])]
+        results.append(dict(index=index, x=np.asarray(x[index]).reshape(-1), z=z, m=m, ami=ami,
+                            mask=None if masks is None else np.asarray(masks[index]).reshape(masks.shape[1], -1)))
+    return results
+
+
+def plot_examples(examples: List[dict], in_dim: Sequence[int], path: str, title: str = "") -> None:
+    """The Figure-4 style grid of `run_examples`' results, one block of K + 1 rows per example.
+
+    Columns come in pairs, one pair per state i = 0..T. Top row: the input (i = 0) or the
+    reconstruction coloured by group (i >= 1, titled with the AMI), beside the masks coloured by
+    group; then the true grouping. Row k: z_k beside m_k (grey scale, 0 black, 1 white).
+    """
+    H, W = image_shape(in_dim)
+    T1, K = examples[0]["z"].shape[:2]  # T + 1 states
+    cols, rows_each = 2 * T1 + 1, K + 1
+    cell, head = 0.9, 0.45
+    height = len(examples) * rows_each * cell + head
+    fig = _figure(cols * cell, height)
+    grid = fig.add_gridspec(len(examples) * rows_each, cols, left=0.01, right=0.99, bottom=0.01,
+                            top=1 - head / height, hspace=0.4, wspace=0.08)
+
+    def show(r, c, img, label, colour=None):
+        ax = fig.add_subplot(grid[r, c])
+        rgb = img.ndim == 2
+        ax.imshow(img.reshape((H, W, 3) if rgb else (H, W)), cmap=None if rgb else "gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(label, fontsize=6, pad=2, color="black" if colour is None else tuple(colour))
+
+    for e, ex in enumerate(examples):
+        r0 = e * rows_each
+        for i in range(T1):
+            if i == 0:
+                show(r0, 0, np.clip(ex["x"], 0, 1), f"input #{ex['index']}")
+            else:
+                ami = f" AMI {ex['ami'][i - 1]:.2f}" if ex["ami"] is not None else ""
+                show(r0, 2 * i, coloured(ex["m"][i], ex["z"][i]), f"i={i}{ami}")
+            show(r0, 2 * i + 1, coloured(ex["m"][i]), f"masks i={i}")
+            for k in range(K):
+                colour = GROUP_COLOURS[k % len(GROUP_COLOURS)]
+                show(r0 + 1 + k, 2 * i, np.clip(ex["z"][i, k], 0, 1), f"z{k + 1} i={i}", colour)
+                show(r0 + 1 + k, 2 * i + 1, ex["m"][i, k], f"m{k + 1} i={i}", colour)
+        if ex["mask"] is not None:
+            show(r0, cols - 1, true_grouping(ex["mask"]), "true groups")
+    if title:
+        fig.suptitle(title, fontsize=8, y=1 - 0.1 / height)
+    _save(fig, path)
+
+
+@click.command("visualize")
+@click.option("--run", required=True, type=str, help="Run directory of `tagger-torch train`.")
+@click.option("--hdf5", "hdf5", required=True, type=str, help="Data file in the release's layout.")
+@click.option("--out", required=True, type=str, help="PNG file to write.")
+@click.option("--split", default="test", show_default=True, help="Split to draw examples from.")
+@click.option("--indices", type=str, default="0,1,2", show_default=True,
+              help="Examples of the split, comma- or space-separated.")
+@click.option("--iterations", type=click.IntRange(1), help="T (default: the trained T).")
+@click.option("--groups", type=click.IntRange(2), help="K (default: the trained K).")
+@click.option("--remove-group", type=int, help="Figure 4 E2: drop group k (1..K) before the last softmax.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the m0 draws.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+def visualize_command(run, hdf5, out, split, indices, iterations, groups, remove_group, seed, device):
+    """Draw Tagger's groups and reconstructions per iteration (paper Figure 4)."""
+    from .checkpoint import load_model
+    from .data import dataset_info, load_split
+    from .precision import resolve_device
+
+    try:
+        chosen = [int(i) for i in indices.replace(",", " ").split()]
+    except ValueError:
+        raise TaggerError(f"--indices must be integers (got {indices!r})") from None
+    config, model = load_model(run, device=resolve_device(device))
+    K = groups or config.n_groups
+    if remove_group is not None and not 1 <= remove_group <= K:
+        raise TaggerError(f"--remove-group must be a group number in 1..{K} (got {remove_group})")
+    info = dataset_info(hdf5)
+    if int(np.prod(info.in_dim)) != config.input_size:
+        raise TaggerError(f"the model's in_dim {list(config.in_dim)} does not match the inputs of {hdf5}: "
+                          f"{list(info.in_dim)}")
+    if split not in info.splits:
+        raise TaggerError(f"{hdf5} has no split '{split}' (it has: {', '.join(info.splits)})")
+    n = info.splits[split]
+    bad = [i for i in chosen if not 0 <= i < n]
+    if not chosen or bad:
+        raise TaggerError(f"--indices must lie in 0..{n - 1} for split '{split}' (got {indices!r})")
+    arrays = load_split(hdf5, split, ["features"] + (["mask"] if "mask" in info.sources else []))
+    examples = run_examples(model, arrays["features"].reshape(n, -1), chosen, arrays.get("mask"),
+                            n_groups=groups, n_iterations=iterations, seed=seed,
+                            remove_group=None if remove_group is None else remove_group - 1)
+    title = f"{os.path.basename(os.path.normpath(run))}, {split} split"
+    if remove_group is not None:
+        title += f", group {remove_group} removed before the last softmax (Fig. 4 E2)"
+    plot_examples(examples, config.in_dim, out, title)
+    for ex in examples:
+        if ex["ami"] is not None:
+            click.echo(f"example {ex['index']}: AMI per iteration " + " ".join(f"{a:.3f}" for a in ex["ami"]))
+    click.echo(f"wrote {out}")

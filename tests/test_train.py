@@ -1,0 +1,267 @@
+"""`tagger-torch train`: the cost falls, the run directory, exact resume, NaN stop, one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tagger_torch import train as train_module
+from tagger_torch.cli import main
+from tagger_torch.config import from_dict, load_config
+from tagger_torch.data import dataset_info
+from tagger_torch.data.h5layout import write_fuel_file
+from tagger_torch.errors import TaggerError
+from tagger_torch.model import Tagger
+from tagger_torch.params import load_npz
+from tagger_torch.train import labelled_indices, resolve_config, run_training
+
+# 300 Shapes training images in batches of 50: 6 steps per epoch
+TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 50,
+        "valid_batch_size": 50, "num_epochs": 2, "seed": 3}
+CPU = torch.device("cpu")
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def write_json(path, d):
+    with open(path, "w") as f:
+        json.dump(d, f)
+    return str(path)
+
+
+def params_of(run_dir):
+    return load_npz(os.path.join(run_dir, "params.npz"))
+
+
+def metrics_of(run_dir):
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    return [{k: v for k, v in r.items() if not k.endswith(("time_s", "per_s"))} for r in rows]
+
+
+def assert_same_params(a, b):
+    assert set(a) == set(b)
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return from_dict(TINY)
+
+
+def test_training_lowers_the_cost_and_writes_the_run(tmp_path, small_shapes_h5):
+    cfg = write_json(tmp_path / "tiny.json", {**TINY, "num_epochs": 3})
+    run = tmp_path / "run"
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", cfg, "--out", run, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    rows = metrics_of(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["train_cost"] < rows[0]["train_cost"]
+    assert np.mean(rows[-1]["valid_denoising_cost"]) < np.mean(rows[0]["valid_denoising_cost"])
+    assert all(len(r["train_denoising_cost"]) == len(r["valid_denoising_cost"]) == 2 for r in rows)
+    config = load_config(str(run / "config.json"))
+    assert config == from_dict({**TINY, "num_epochs": 3})
+    # params.npz is the release format: it loads into the port and into the NumPy reference
+    model = Tagger(config, params=params_of(run))
+    assert set(model.state_dict()) == set(params_of(run))
+    reference = pytest.importorskip("tagger_reference.params")
+    reference.check_params(params_of(run), config)
+    with open(run / "curves.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # a second train into the same directory is refused
+    again = invoke("train", "--hdf5", small_shapes_h5, "--config", cfg, "--out", run, "--device", "cpu")
+    assert again.exit_code == 2 and "--resume" in again.stderr
+
+
+def test_stop_and_resume_equal_an_uninterrupted_run(tmp_path, small_shapes_h5, tiny_config):
+    whole = run_training(tiny_config, small_shapes_h5, str(tmp_path / "whole"), CPU, echo=lambda s: None)
+    assert whole["epochs_done"] == 2 and not whole["stopped"]
+    parts = str(tmp_path / "parts")
+    first = run_training(tiny_config, small_shapes_h5, parts, CPU, max_steps=4, echo=lambda s: None)
+    assert first["stopped"] and first["epochs_done"] == 0  # stopped mid-epoch 1 (6 steps)
+    second = run_training(tiny_config, small_shapes_h5, parts, CPU, resume=True, max_steps=5, echo=lambda s: None)
+    assert second["stopped"] and second["epochs_done"] == 1  # crossed the epoch's end, stopped in epoch 2
+    run_training(tiny_config, small_shapes_h5, parts, CPU, resume=True, echo=lambda s: None)
+    assert_same_params(params_of(tmp_path / "whole"), params_of(parts))
+    assert metrics_of(tmp_path / "whole") == metrics_of(parts)
+
+
+def test_epochs_is_the_runs_total_when_resuming(tmp_path, small_shapes_h5, tiny_config):
+    one = tiny_config.replace(num_epochs=1)
+    run = str(tmp_path / "run")
+    run_training(one, small_shapes_h5, run, CPU, echo=lambda s: None)
+    result = invoke("train", "--resume", run, "--epochs", 2, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert [r["epoch"] for r in metrics_of(run)] == [1, 2]
+    run_training(tiny_config, small_shapes_h5, str(tmp_path / "whole"), CPU, echo=lambda s: None)
+    assert_same_params(params_of(tmp_path / "whole"), params_of(run))
+
+
+def test_sigterm_mid_run_checkpoints_and_resumes_exactly(tmp_path, small_shapes_h5, tiny_config):
+    cfg = write_json(tmp_path / "tiny.json", {**TINY, "num_epochs": 1000})
+    run = str(tmp_path / "run")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from tagger_torch.cli import main; main()", "train", "--hdf5", small_shapes_h5,
+         "--config", cfg, "--out", run, "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stdout:  # wait until training runs, then stop it wherever it is
+            if line.startswith("epoch 2/"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped on SIGTERM" in out
+    state = torch.load(os.path.join(run, "checkpoint.pt"), weights_only=True)
+    done = state["epoch"] + (state["step"] > 0)  # epochs started
+    result = invoke("train", "--resume", run, "--epochs", done, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    whole = str(tmp_path / "whole")
+    run_training(tiny_config.replace(num_epochs=done), small_shapes_h5, whole, CPU, echo=lambda s: None)
+    assert_same_params(params_of(whole), params_of(run))
+
+
+def test_nonfinite_cost_stops_and_keeps_the_last_good_checkpoint(tmp_path, small_shapes_h5, tiny_config,
+                                                                 monkeypatch):
+    run = str(tmp_path / "run")
+    run_training(tiny_config.replace(num_epochs=1), small_shapes_h5, run, CPU, echo=lambda s: None)
+    with open(os.path.join(run, "checkpoint.pt"), "rb") as f:
+        good = f.read()
+    real_step = train_module.train_step
+
+    def poisoned(*args):
+        stats = real_step(*args)
+        stats["cost"] = stats["cost"] * float("nan")
+        return stats
+
+    monkeypatch.setattr(train_module, "train_step", poisoned)
+    with pytest.raises(TaggerError, match="NaN or inf in epoch 2.*after epoch 1"):
+        run_training(tiny_config, small_shapes_h5, run, CPU, resume=True, echo=lambda s: None)
+    with open(os.path.join(run, "checkpoint.pt"), "rb") as f:
+        assert f.read() == good
+    assert [r["epoch"] for r in metrics_of(run)] == [1]
+
+
+def test_default_preset_follows_the_data(small_shapes_h5):
+    info = dataset_info(small_shapes_h5)
+    assert resolve_config(info).encoder_proj == (2000, 1000, 500)
+    assert resolve_config(info, "shapes50k20x20-ln", seed=7).norm == "layer"
+    assert resolve_config(info, "shapes50k20x20-ln", seed=7).seed == 7
+
+
+def test_labelled_examples_are_picked_as_the_release_does():
+    rng = np.random.RandomState(0)
+    targets = rng.randint(0, 10, (500, 2))
+    picked = labelled_indices(targets, seed=5, labeled_samples=30, n_classes=10, batch_size=10)
+    order = np.arange(500)
+    np.random.RandomState(5).shuffle(order)  # data.py: the train index shuffled by RandomState(seed)
+    expected = [i for c in range(10) for i in [j for j in order if targets[j, 0] == c][:3]]
+    assert picked.tolist() == expected
+    assert labelled_indices(targets, 5, None, 10, 10).tolist() == order.tolist()
+    with pytest.raises(TaggerError, match="multiple of the 10 classes"):
+        labelled_indices(targets, 5, 25, 10, 10)
+    with pytest.raises(TaggerError, match="smaller than batch_size"):
+        labelled_indices(targets, 5, 10, 10, 20)
+
+
+@pytest.fixture(scope="module")
+def labelled_h5(tmp_path_factory):
+    """Continuous 4x4 images with two digit labels each (balanced over 10 classes) and masks."""
+    rng = np.random.RandomState(1)
+
+    def split(n):
+        return {"features": rng.rand(n, 1, 4, 4).astype(np.float32),
+                "mask": np.eye(3, dtype=np.float32)[rng.randint(0, 3, (n, 16))].transpose(0, 2, 1).reshape(n, 3, 1, 4, 4),
+                "targets": np.stack([np.arange(n) % 10, rng.randint(0, 10, n)], axis=1).astype(np.int64)}
+
+    path = tmp_path_factory.mktemp("labelled") / "labelled.h5"
+    with h5py.File(path, "w") as f:
+        write_fuel_file(f, {"train": split(200), "valid": split(40), "test": split(40)})
+    return str(path)
+
+
+STAGE1 = {"in_dim": [1, 4, 4], "input_type": "continuous", "encoder_proj": [16, 8], "n_groups": 3,
+          "n_iterations": 2, "zhat_init_value": 0.5, "objects_per_sample": 2, "lr": 0.003, "batch_size": 20,
+          "valid_batch_size": 20, "num_epochs": 1, "seed": 1}
+
+
+def test_stage_two_classifies_from_loaded_stage_one(tmp_path, labelled_h5):
+    stage1 = tmp_path / "stage1"
+    result = invoke("train", "--hdf5", labelled_h5, "--config", write_json(tmp_path / "s1.json", STAGE1),
+                    "--out", stage1, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    stage2_cfg = write_json(tmp_path / "s2.json", {**STAGE1, "encoder_proj": [16, 8, 6, 11], "class_cost_x": 0.1,
+                                                   "num_epochs": 2})
+    stage2 = tmp_path / "stage2"
+    result = invoke("train", "--hdf5", labelled_h5, "--config", stage2_cfg, "--load-from", stage1,
+                    "--labeled-samples", 20, "--out", stage2, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "loaded" in result.output
+    # shared names (the input projection, f_1_W, the bottom combinator ...) start from stage 1
+    config2 = load_config(str(stage2 / "config.json"))
+    assert config2.labeled_samples == 20
+    rows = metrics_of(stage2)
+    assert {"train_class_cost", "train_class_error", "valid_class_cost", "valid_class_error"} <= set(rows[-1])
+    assert len(rows[-1]["valid_class_error"]) == 2
+    # the training cost holds the class term: cost = mean denoising + 0.1 * class cost
+    r = rows[0]
+    assert r["train_cost"] == pytest.approx(np.mean(r["train_denoising_cost"]) + 0.1 * r["train_class_cost"],
+                                            rel=1e-5)
+    result = invoke("evaluate", "--run", stage2, "--hdf5", labelled_h5, "--iterations", 3, "--out",
+                    tmp_path / "m.json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "m.json") as f:
+        scores = json.load(f)
+    assert len(scores["class_error"]) == len(scores["ami"]) == 3
+    assert "class error %" in result.output
+
+
+def test_stage_one_params_load_by_name(tmp_path, labelled_h5):
+    stage1 = str(tmp_path / "stage1")
+    run_training(from_dict(STAGE1), labelled_h5, stage1, CPU, echo=lambda s: None)
+    stage2 = str(tmp_path / "stage2")
+    cfg2 = from_dict({**STAGE1, "encoder_proj": [16, 8, 6, 11], "class_cost_x": 0.1, "labeled_samples": 20})
+    trainer = train_module.Trainer(cfg2, labelled_h5, stage2, CPU, load_from=stage1, echo=lambda s: None)
+    loaded = params_of(stage1)
+    state = trainer.model.state_dict()
+    for name in ("W", "b", "z_u_W", "m_u_W", "v", "f_1_W", "g_0_W", "g_0_a1"):
+        assert np.array_equal(state[name].numpy(), loaded[name]), name
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unknown_field", "unknown config field"),
+    ("unknown_preset", "unknown preset"),
+    ("input_size", "does not match"),
+    ("no_labels", "has no labels"),
+    ("unwritable", "cannot write to the run directory"),
+    ("no_resume", "nothing to resume"),
+    ("missing_data", "not found"),
+])
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path, small_shapes_h5, case, message):
+    base = ["train", "--hdf5", small_shapes_h5, "--out", tmp_path / "run", "--device", "cpu"]
+    args = {
+        "unknown_field": base + ["--config", write_json(tmp_path / "c1.json", {**TINY, "learning_rate": 1})],
+        "unknown_preset": base + ["--preset", "shapes-huge"],
+        "input_size": base + ["--config", write_json(tmp_path / "c2.json", {**TINY, "in_dim": [1, 28, 28]})],
+        "no_labels": base + ["--config", write_json(tmp_path / "c3.json", {**TINY, "encoder_proj": [8, 11],
+                                                                           "class_cost_x": 0.1})],
+        "unwritable": ["train", "--hdf5", small_shapes_h5, "--config", write_json(tmp_path / "c.json", TINY),
+                       "--out", tmp_path / "c.json" / "run"],
+        "no_resume": ["train", "--resume", tmp_path / "nothing"],
+        "missing_data": ["train", "--hdf5", tmp_path / "none.h5"],
+    }[case]
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr

@@ -1,0 +1,65 @@
+"""`tagger-torch visualize` and the training curves: files are written, bad inputs exit 2."""
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tagger_torch.cli import main
+from tagger_torch.config import from_dict
+from tagger_torch.train import run_training
+from tagger_torch.visualize import coloured, image_shape, plot_curves
+
+TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 50,
+        "valid_batch_size": 50, "num_epochs": 1, "seed": 3}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, small_shapes_h5):
+    run = str(tmp_path_factory.mktemp("visualize") / "run")
+    run_training(from_dict(TINY), small_shapes_h5, run, torch.device("cpu"), echo=lambda s: None)
+    return run
+
+
+def is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == PNG
+
+
+@pytest.mark.parametrize("extra", [[], ["--remove-group", 2, "--iterations", 3, "--groups", 4]])
+def test_figure_is_written(tmp_path, trained_run, small_shapes_h5, extra):
+    out = tmp_path / "fig.png"
+    result = invoke("visualize", "--run", trained_run, "--hdf5", small_shapes_h5, "--out", out,
+                    "--indices", "0,57", "--device", "cpu", *extra)
+    assert result.exit_code == 0, result.output
+    assert is_png(out)
+    assert result.output.count("AMI per iteration") == 2
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--remove-group", 9], "--remove-group"),
+    (["--indices", "100"], "--indices"),
+    (["--indices", "a"], "--indices"),
+])
+def test_visualize_bad_inputs(tmp_path, trained_run, small_shapes_h5, extra, message):
+    result = invoke("visualize", "--run", trained_run, "--hdf5", small_shapes_h5, "--out", tmp_path / "f.png",
+                    "--device", "cpu", *extra)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+
+
+def test_curves_and_helpers(tmp_path):
+    rows = [{"epoch": e, "train_cost": 1.0 / e, "valid_denoising_cost": [1.2 / e, 1.1 / e],
+             "valid_class_error": [50.0 / e, 40.0 / e]} for e in (1, 2, 3)]
+    plot_curves(rows, str(tmp_path / "curves.png"))
+    assert is_png(tmp_path / "curves.png")
+    assert image_shape((400,)) == (20, 20) and image_shape((1, 28, 28)) == (28, 28) and image_shape((6,)) == (1, 6)
+    m = np.array([[1.0, 0.0], [0.0, 1.0]])  # two pixels, each owned by one group
+    rgb = coloured(m)
+    assert rgb.shape == (2, 3) and not np.allclose(rgb[0], rgb[1])
+    np.testing.assert_allclose(coloured(m, np.zeros_like(m)), 0.0)
