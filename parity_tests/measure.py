@@ -81,7 +81,7 @@ def measure(device: str, dtypes) -> None:
     for case in GRAD_CASES:
         abs_err, rel_err = gradient_errors(case, device)
         print(f"- {case.name}: max abs err {abs_err:.1e}, max err / (|g| + 1e-3) {rel_err:.1e}")
-    print("\n### one BlocksAdam step vs reference adam_step (3 steps)\n")
+    print("\n### BlocksAdam vs reference adam_step, 3 steps\n")
     for dtype in dtypes:
         print(f"- {device} {dtype}: max abs param difference {adam_errors(getattr(torch, dtype), device):.1e}")
 

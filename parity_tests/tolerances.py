@@ -12,8 +12,10 @@ float32: the port computes in float32 from the same float32 numbers the referenc
     `measure.py` shows the float64 reference moves by the same order when its inputs and parameters
     are jittered by 2^-24 relative ("sensitivity" table), up to ~1e-4 for z in the B = 1 and deep
     B = 100 cases, where BatchNorm over few rows and 3-5 iterations amplify most. Each float32 bound is
-    about 10x the largest error observed on any case (CPU and the H100), so rounding that differs on
-    another BLAS still passes while a wrong equation (errors of order 1e-2..1) cannot.
+    about 10x the largest error observed on any case on the CPU, so rounding that differs on another
+    BLAS or on a GPU (other summation orders, same float32 unit roundoff) still passes while a wrong
+    equation (errors of order 1e-2..1, see test_a_wrong_equation_is_caught) cannot. The CUDA cases use
+    the same bounds; they have not yet run on a GPU (docs/parity.md).
 """
 from dataclasses import dataclass
 from typing import Dict

@@ -74,6 +74,8 @@ def trace(config_path, preset, params_path, input_path, noise_path, out, labels_
     model = Tagger(config, params=load_npz(params_path), dtype=getattr(torch, dtype),
                    device=resolve_device(device))
     x = _load_npy(input_path, "input")
+    if not np.issubdtype(x.dtype, np.number):
+        raise TaggerError(f"input {input_path} must hold numbers (got {x.dtype})")
     noise = load_npz(noise_path)
     unknown = sorted(set(noise) - set(NOISE_ARRAYS))
     if unknown:

@@ -324,7 +324,7 @@ class Tagger(nn.Module):
         protocol): names the model lacks are ignored, parameters the file lacks keep their values.
         Scalars (c2, v) stored with shape (1,) are accepted. Returns the names loaded.
         """
-        params = {name: (value.reshape(()) if self.shapes.get(name) == () and tuple(value.shape) == (1,)
+        params = {name: (value.reshape(()) if self.shapes.get(name) == () and np.shape(value) == (1,)
                          else value) for name, value in params.items()}
         loaded = check_params(params, self.shapes, subset=subset)
         with torch.no_grad():
@@ -351,7 +351,8 @@ class Tagger(nn.Module):
 
         corruption: explicit draws (B, D) (bit-flip indicators b or N(0,1) e); when None, `corrupt`
         says whether to draw them (SPEC 1) with `generator` or to run the clean path. m_init: N(0,1)
-        draws (K, B, D) for m0; drawn with `generator` (after the corruption) when None.
+        draws (K, B, D) for m0; drawn with `generator` (after the corruption) when None. The
+        generator must live on the model's device; without one, torch's default generator is used.
         labels (B,) or (B, objects_per_sample) give class_cost and class_error. n_groups and
         n_iterations override K and T. record keeps the trace. remove_group: Fig. 4 E2, group k's mask
         logits are set to the dtype's most negative value before the softmax of the last iteration.
