@@ -10,7 +10,7 @@ from tagger_torch.config import PRESETS, TaggerConfig
 from tagger_torch.errors import TaggerError
 from tagger_torch.model import Tagger, pos
 from tagger_torch.optim import BlocksAdam
-from tagger_torch.params import init_params, load_npz, param_shapes, save_npz
+from tagger_torch.params import init_params, load_npz, param_shapes
 
 BINARY = TaggerConfig(in_dim=(3, 4), encoder_proj=(8, 6, 5), n_groups=3, n_iterations=2, seed=7)
 CONTINUOUS = BINARY.replace(input_type="continuous", zhat_init_value=0.5, objects_per_sample=2,
