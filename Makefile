@@ -37,8 +37,20 @@ data: venv
 
 demo: venv
 	$(VENV)/bin/tagger-torch make-dataset shapes --out datasets/shapes-demo.h5 \
-		--n-train 5000 --n-valid 1000 --n-test 1000 --n-single 100
-	$(VENV)/bin/tagger-torch data-summary datasets/shapes-demo.h5
+		--n-train 10000 --n-valid 1000 --n-test 1000 --n-single 100
+	@# a few minutes on the CPU; run `make demo` again after an interruption and it resumes
+	if [ -f runs/demo/checkpoint.pt ]; then $(VENV)/bin/tagger-torch train --resume runs/demo --device cpu; \
+	else $(VENV)/bin/tagger-torch train --hdf5 datasets/shapes-demo.h5 --preset shapes-demo --out runs/demo --device cpu; fi
+	$(VENV)/bin/tagger-torch init-params --config runs/demo/config.json --out runs/demo/untrained.npz
+	@echo "== untrained Tagger (the same model at its initial weights), test split:"
+	@$(VENV)/bin/tagger-torch evaluate --params runs/demo/untrained.npz --config runs/demo/config.json \
+		--hdf5 datasets/shapes-demo.h5 --device cpu --out runs/demo/metrics-untrained.json
+	@echo "== trained Tagger, test split (trained with T=3, scored at T=5 as in the paper):"
+	@$(VENV)/bin/tagger-torch evaluate --run runs/demo --hdf5 datasets/shapes-demo.h5 --device cpu \
+		--out runs/demo/metrics.json
+	@$(VENV)/bin/tagger-torch visualize --run runs/demo --hdf5 datasets/shapes-demo.h5 --device cpu \
+		--iterations 5 --indices 0,1,2 --out runs/demo/figure.png
+	@echo "figure: runs/demo/figure.png  curves: runs/demo/curves.png  scores: runs/demo/metrics.json"
 
 clean:
 	rm -rf $(VENV) *.egg-info build dist

@@ -155,6 +155,8 @@ _FREQ20_2_CONTINUE = _FREQ20_2_PRETRAIN.replace(
 PRESETS: Dict[str, TaggerConfig] = {
     "shapes50k20x20": _SHAPES,
     "shapes50k20x20-ln": _SHAPES.replace(norm="layer"),
+    # `make demo`: a small LayerNorm Tagger that groups Shapes after ~3 minutes on 2 CPU cores
+    "shapes-demo": _SHAPES.replace(norm="layer", encoder_proj=(400, 200, 100), lr=0.002, num_epochs=15),
     "freq20-2mnist-pretrain": _FREQ20_2_PRETRAIN,
     "freq20-2mnist-continue": _FREQ20_2_CONTINUE,
     "freq20-1mnist-pretrain": _FREQ20_2_PRETRAIN.replace(objects_per_sample=1),

@@ -90,8 +90,7 @@ def format_table(result: dict) -> str:
 
 
 def evaluate_model(model, hdf5: str, split: str = "test", n_groups: Optional[int] = None,
-                   n_iterations: Optional[int] = None, seed: int = 0, device=None,
-                   limit: Optional[int] = None, progress: bool = False) -> dict:
+                   n_iterations: Optional[int] = None, seed: int = 0, progress: bool = False) -> dict:
     """Load `split` of `hdf5` and score `model` on it (see `evaluate_split`); adds the run's facts."""
     from .data import dataset_info, load_split
 
@@ -106,13 +105,13 @@ def evaluate_model(model, hdf5: str, split: str = "test", n_groups: Optional[int
     classify = cfg.class_cost_x > 0 and info.has_labels
     sources = ["features"] + (["mask"] if "mask" in info.sources else []) + (["targets"] if classify else [])
     arrays = load_split(hdf5, split, sources)
-    n = arrays["features"].shape[0] if limit is None else min(limit, arrays["features"].shape[0])
-    device = device or next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(arrays["features"][:n], dtype=np.float32).reshape(n, D)).to(device)
-    masks = arrays["mask"][:n] if "mask" in arrays else None
+    n = arrays["features"].shape[0]
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(arrays["features"], dtype=np.float32).reshape(n, D)).to(device)
+    masks = arrays.get("mask")
     labels = None
     if classify:
-        labels = torch.from_numpy(arrays["targets"][:n].astype(np.int64).reshape(n, -1)).to(device)
+        labels = torch.from_numpy(arrays["targets"].astype(np.int64).reshape(n, -1)).to(device)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     started = time.perf_counter()

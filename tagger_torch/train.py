@@ -88,13 +88,14 @@ def check_config_fits_data(config: TaggerConfig, info) -> None:
                               f"of {info.path} have {info.objects_per_sample} column(s)")
 
 
-def labelled_indices(targets: np.ndarray, seed: int, labeled_samples: Optional[int], n_classes: int,
+def labelled_indices(targets: np.ndarray, seed: int, labeled_samples: Optional[int],
                      batch_size: int) -> np.ndarray:
     """The labelled train examples, as the release's `data.setup_data` picks them.
 
     targets: (N, objects) the train split's labels. The train indices are shuffled by
     RandomState(seed); with all labels (None, 0 or >= N) they are the labelled set in that order;
-    else the first labeled_samples/n_classes indices of each class, by the first target column.
+    else the first labeled_samples/n_classes indices of each class, by the first target column,
+    with n_classes = max label + 1 as in the release.
     """
     n = targets.shape[0]
     order = np.arange(n)
@@ -104,6 +105,7 @@ def labelled_indices(targets: np.ndarray, seed: int, labeled_samples: Optional[i
         raise TaggerError(f"labeled_samples={n_labelled} is smaller than batch_size={batch_size}")
     if n_labelled == n:
         return order
+    n_classes = int(targets.max()) + 1
     if n_labelled % n_classes:
         raise TaggerError(f"labeled_samples={n_labelled} must be a multiple of the {n_classes} classes "
                           "(the labelled set is class-balanced)")
@@ -157,7 +159,7 @@ def load_train_data(path: str, info, config: TaggerConfig, device: torch.device)
     labelled = None
     if classify:
         labelled = torch.from_numpy(labelled_indices(y.numpy(), config.seed, config.labeled_samples,
-                                                     config.n_classes, config.batch_size))
+                                                     config.batch_size))
     x_valid = y_valid = None
     if "valid" in info.splits:
         x_valid, y_valid = load("valid")

@@ -163,16 +163,16 @@ def test_default_preset_follows_the_data(small_shapes_h5):
 def test_labelled_examples_are_picked_as_the_release_does():
     rng = np.random.RandomState(0)
     targets = rng.randint(0, 10, (500, 2))
-    picked = labelled_indices(targets, seed=5, labeled_samples=30, n_classes=10, batch_size=10)
+    picked = labelled_indices(targets, seed=5, labeled_samples=30, batch_size=10)
     order = np.arange(500)
     np.random.RandomState(5).shuffle(order)  # data.py: the train index shuffled by RandomState(seed)
     expected = [i for c in range(10) for i in [j for j in order if targets[j, 0] == c][:3]]
     assert picked.tolist() == expected
-    assert labelled_indices(targets, 5, None, 10, 10).tolist() == order.tolist()
+    assert labelled_indices(targets, 5, None, 10).tolist() == order.tolist()
     with pytest.raises(TaggerError, match="multiple of the 10 classes"):
-        labelled_indices(targets, 5, 25, 10, 10)
+        labelled_indices(targets, 5, 25, 10)
     with pytest.raises(TaggerError, match="smaller than batch_size"):
-        labelled_indices(targets, 5, 10, 10, 20)
+        labelled_indices(targets, 5, 10, 20)
 
 
 @pytest.fixture(scope="module")
