@@ -220,13 +220,18 @@ def make_train_step(model, optimizer, config: TaggerConfig, precision: str = "fp
 # The loop
 # ----------------------------------------------------------------------------------------------
 class StopSignals:
-    """Turn SIGINT/SIGTERM into a flag the loop checks after each step (main thread only)."""
+    """Turn SIGINT/SIGTERM into a flag the loop checks after each step (main thread only).
+
+    A second signal aborts at once (KeyboardInterrupt) without writing: the last checkpoint stays.
+    """
 
     def __init__(self):
         self.signum = None
         self._previous = {}
 
     def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
         self.signum = signum
 
     def __enter__(self):
@@ -258,11 +263,8 @@ class Accumulator:
         self.steps += 1
 
     def means(self) -> Dict[str, object]:
-        out = {}
-        for key, value in self.sums.items():
-            mean = (value / max(self.steps, 1)).cpu()
-            out[key] = mean.tolist()
-        return out
+        """Epoch means: floats, or lists (one per iteration) for per-iteration statistics."""
+        return {key: (value / max(self.steps, 1)).cpu().tolist() for key, value in self.sums.items()}
 
     def finite(self) -> bool:
         return all(bool(torch.isfinite(v).all()) for v in self.sums.values())
@@ -293,14 +295,9 @@ def prepare_run_dir(out: str, resume: bool) -> None:
         raise TaggerError(f"cannot write to the run directory {out}: {e.strerror or e}") from None
 
 
-def append_metrics(path: str, row: dict, keep_epochs: Optional[int] = None) -> None:
-    """Append one JSON line; with keep_epochs, first drop lines of later epochs (left by a crash)."""
-    if keep_epochs is not None and os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            lines = [ln for ln in f if ln.strip() and json.loads(ln)["epoch"] <= keep_epochs]
-        ckpt.write_text(path, "".join(lines))
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
+def write_metrics(path: str, rows: list) -> None:
+    """DIR/metrics.jsonl, one JSON line per finished epoch (rewritten whole, atomically)."""
+    ckpt.write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def read_metrics(path: str) -> list:
@@ -438,8 +435,8 @@ class Trainer:
             row["valid_time_s"] = round(time.perf_counter() - started, 3)
             self.check_finite(bool(np.all(np.isfinite(valid["denoising_cost"]))))
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
-        append_metrics(self.metrics_path, row, keep_epochs=self.epoch - 1)
         self.history.append(row)
+        write_metrics(self.metrics_path, self.history)
         ckpt.save_params(os.path.join(self.out, ckpt.PARAMS), self.model)
         self.save_state()
         self.last_good = self.epoch
@@ -468,8 +465,9 @@ class Trainer:
                     self.save_state()
                 if should_stop() and self.epoch < config.num_epochs:
                     why = "after max_steps" if stop.signum is None else f"on {signal.Signals(stop.signum).name}"
-                    self.echo(f"stopped {why} in epoch {self.epoch + 1} at step {self.step}/{self.steps_per_epoch}; "
-                              f"continue with: tagger-torch train --resume {self.out}")
+                    where = (f"in epoch {self.epoch + 1} at step {self.step}/{self.steps_per_epoch}" if self.step
+                             else f"after epoch {self.epoch}")
+                    self.echo(f"stopped {why} {where}; continue with: tagger-torch train --resume {self.out}")
                     break
             stopped = self.epoch < config.num_epochs
             return {"epochs_done": self.epoch, "stopped": stopped, "signal": stop.signum,
