@@ -337,6 +337,10 @@ class Trainer:
             if state["n_train"] != self.n_train:
                 raise TaggerError(f"the checkpoint was trained on {state['n_train']} examples but the train "
                                   f"split of {hdf5} has {self.n_train}")
+            if state["device_type"] != device.type:
+                raise TaggerError(f"the checkpoint in {out} was written on {state['device_type']}; resume it on "
+                                  f"the same kind of device (--device {state['device_type']}): the noise "
+                                  "generator's state is device-specific")
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.generator.set_state(state["generator"])
@@ -363,7 +367,7 @@ class Trainer:
             "generator": self.generator.get_state(), "epoch": self.epoch, "step": self.step,
             "order": None if self.order is None else torch.from_numpy(self.order),
             "accumulator": self.acc.state(), "n_train": self.n_train, "config": self.config.to_dict(),
-            "hdf5": os.path.abspath(self.hdf5)})
+            "hdf5": os.path.abspath(self.hdf5), "device_type": self.device.type})
 
     def labelled_batch(self):
         """The labelled batch of the current step: the labelled stream cycles through the epoch."""
