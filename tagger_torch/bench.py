@@ -1,20 +1,23 @@
 """`tagger-torch bench`: time real training steps of a preset and compare with the matmul rate.
 
-A step is what training does per minibatch (forward over T iterations on the corrupted path, the
-cost, backward, the release Adam update), on synthetic data of the preset's shape. In the same run
-a matrix product of the preset's largest layer shape, at the same precision, gives the rate the
-hardware reaches on this kind of work; the step's achieved GFLOP/s is reported as a fraction of it.
+A step is what training does per minibatch (`train.make_train_step`: forward over T iterations on
+the corrupted path, the cost, backward, the release Adam update), on synthetic data of the preset's
+shape. In the same run a matrix product of the preset's largest layer shape, at the same precision,
+gives the rate the hardware reaches on this kind of work; the step's achieved GFLOP/s is reported as
+a fraction of it (docs/speed.md).
 """
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import click
 import torch
 
-from .config import TaggerConfig, get_preset
-from .precision import PRECISIONS, autocast, resolve_device, resolve_precision
+from .config import TaggerConfig, get_preset, load_config
+from .errors import TaggerError
+from .precision import PRECISIONS, resolve_device, resolve_precision
 
 
 def layer_products(config: TaggerConfig, rows: int):
@@ -29,15 +32,21 @@ def layer_products(config: TaggerConfig, rows: int):
 
 
 def model_flop_per_step(config: TaggerConfig, batch_size: int) -> float:
-    """FLOP of one training step counted from the layer shapes.
+    """FLOP of the matrix products of one training step, counted from the layer shapes.
 
-    Forward: 2*m*k*n per product, T iterations of K*B rows. Backward: two products of the same size
-    per forward product (gradients of the input and of the weight), so a step is 3x the forward.
-    Element-wise work (BN, combinators, softmax) is not counted.
+    A product (m, k) @ (k, n) costs 2mkn forward; backward costs the same again for the weight's
+    gradient and, unless its input carries no gradient, for the input's. Each of the T iterations
+    runs every product on K*B rows. For binary inputs the first iteration's input of `W`,
+    [z0, dz, m0, L(m0)], depends on no parameter, so autograd skips that input gradient (continuous
+    inputs: L(m0) depends on `v`). A classifying config (class_cost_x > 0) runs a second, labelled
+    pass of the same size. Element-wise work (BN, combinators, softmax, costs, Adam) is not counted.
     """
-    rows = config.n_groups * batch_size
-    forward = config.n_iterations * sum(2 * m * k * n for m, k, n in layer_products(config, rows))
-    return 3.0 * forward
+    products = layer_products(config, config.n_groups * batch_size)
+    forward = sum(2 * m * k * n for m, k, n in products)
+    m, k, n = products[0]
+    flop = config.n_iterations * 3 * forward - (2 * m * k * n if config.input_type == "binary" else 0)
+    passes = 2 if config.class_cost_x > 0 else 1
+    return float(passes * flop)
 
 
 def _sync(device):
@@ -46,103 +55,117 @@ def _sync(device):
 
 
 def matmul_rate(m: int, k: int, n: int, precision: str, device, seconds: float = 1.0) -> float:
-    """Measured GFLOP/s of an (m,k)@(k,n) product under the precision's autocast."""
-    a = torch.randn(m, k, device=device)
-    b = torch.randn(k, n, device=device)
-    with autocast(precision, device):
-        for _ in range(3):
+    """Measured GFLOP/s of an (m,k)@(k,n) product in the precision's arithmetic (bf16 operands for bf16)."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(m, k, device=device).to(dtype)
+    b = torch.randn(k, n, device=device).to(dtype)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    n_done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(5):
             a @ b
+        n_done += 5
         _sync(device)
-        n_done, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for _ in range(5):
-                a @ b
-            n_done += 5
-            _sync(device)
-        elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start
     return 2.0 * m * k * n * n_done / elapsed / 1e9
+
+
+def synthetic_batch(config: TaggerConfig, generator: torch.Generator, device):
+    """x (B, D) like the data (binary: 30% ones; continuous: uniform) and labels when the config classifies."""
+    B, D = config.batch_size, config.input_size
+    x = torch.rand(B, D, generator=generator, device=device)
+    if config.input_type == "binary":
+        x = (x < 0.3).float()
+    labels = None
+    if config.class_cost_x > 0:
+        labels = torch.randint(0, config.n_classes, (B, config.objects_per_sample), generator=generator, device=device)
+    return x, labels
 
 
 def run_bench(config: TaggerConfig, steps: int, device, precision: str, compile: bool,
               warmup: int = 3, seed: int = 0) -> dict:
+    """Time `steps` training steps after `warmup` untimed ones; see the module docstring."""
     from .model import Tagger
     from .optim import BlocksAdam
     from .train import make_train_step
 
-    torch.manual_seed(seed)
     B = config.batch_size
     model = Tagger(config, seed=config.seed).to(device)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    if config.input_type == "binary":
-        x = (torch.rand(B, config.input_size, generator=gen, device=device) < 0.3).float()
-    else:
-        x = torch.rand(B, config.input_size, generator=gen, device=device)
-    labels = None
-    if config.class_cost_x > 0:
-        labels = torch.randint(0, config.n_classes, (B, config.objects_per_sample), device=device)
-        labels = labels[:, 0] if config.objects_per_sample == 1 else labels
+    generator = torch.Generator(device=device).manual_seed(seed)
+    x, labels = synthetic_batch(config, generator, device)
+    x_labelled = x if labels is not None else None
     optimizer = BlocksAdam(model.parameters(), lr=config.lr)
     step = make_train_step(model, optimizer, config, precision=precision, compile=compile)
 
     start = time.perf_counter()
-    step(x, x if labels is not None else None, labels, gen)
+    step(x, x_labelled, labels, generator)
     _sync(device)
     first_step_s = time.perf_counter() - start
     for _ in range(warmup - 1):
-        step(x, x if labels is not None else None, labels, gen)
+        step(x, x_labelled, labels, generator)
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        step(x, x if labels is not None else None, labels, gen)
+        stats = step(x, x_labelled, labels, generator)
     _sync(device)
     seconds_per_step = (time.perf_counter() - start) / steps
+    if not torch.isfinite(stats["cost"]):
+        raise TaggerError(f"the training cost became {float(stats['cost'])} while benchmarking")
 
     flop = model_flop_per_step(config, B)
     largest = max(layer_products(config, config.n_groups * B), key=lambda p: p[0] * p[1] * p[2])
     peak = matmul_rate(*largest, precision, device)
     achieved = flop / seconds_per_step / 1e9
     return {
-        "preset_shape": {"in_dim": list(config.in_dim), "encoder_proj": list(config.encoder_proj),
-                         "n_groups": config.n_groups, "n_iterations": config.n_iterations,
-                         "batch_size": B},
         "images_per_s": B / seconds_per_step,
         "ms_per_step": 1e3 * seconds_per_step,
-        "first_step_s": first_step_s,
         "model_gflop_per_step": flop / 1e9,
         "achieved_gflops": achieved,
         "peak_gflops": peak,
-        "peak_shape": list(largest),
         "fraction_of_peak": achieved / peak,
         "precision": precision,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "compiled": compile,
+        "first_step_s": first_step_s,
+        "peak_shape": list(largest),
         "threads": torch.get_num_threads(),
+        "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "steps": steps,
+        "shape": {"in_dim": list(config.in_dim), "encoder_proj": list(config.encoder_proj),
+                  "n_groups": config.n_groups, "n_iterations": config.n_iterations, "batch_size": B},
     }
 
 
 @click.command("bench")
 @click.option("--preset", default="shapes50k20x20", show_default=True, help="Model/training shape to time.")
+@click.option("--config", "config_path", type=str, help="Config JSON (release field names) instead of a preset.")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(1), help="Timed steps after warm-up.")
-@click.option("--warmup", default=3, show_default=True, type=click.IntRange(1), help="Untimed steps first (compilation happens here).")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(1),
+              help="Untimed steps first (compilation happens in the first).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto", show_default=True,
               help="auto = bf16 where the hardware has fast bf16 products, else fp32.")
 @click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
-              help="torch.compile the training step.")
+              help="torch.compile the training step (the first step's time includes compiling).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def bench_command(preset, steps, warmup, device, precision, compile_, as_json):
-    """Time training steps of PRESET (synthetic data) and report images/s and GFLOP/s."""
-    config = get_preset(preset)
+def bench_command(preset, config_path, steps, warmup, device, precision, compile_, as_json):
+    """Time training steps (synthetic data) and report images/s and GFLOP/s against the matmul rate."""
+    config = load_config(config_path, get_preset(preset)) if config_path else get_preset(preset)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     r = run_bench(config, steps, dev, prec, compile_, warmup=warmup)
     if as_json:
         click.echo(json.dumps(r))
         return
-    click.echo(f"preset {preset} on {r['device']} ({r['threads']} threads), precision {prec}, "
+    name = config_path or preset
+    click.echo(f"{name} on {r['device']} ({r['threads']} threads, load {r['load_avg_1min']}), precision {prec}, "
                f"{'compiled' if compile_ else 'eager'}")
-    click.echo(f"  first step (incl. compilation): {r['first_step_s']:.1f} s")
+    click.echo(f"  first step{' (incl. compilation)' if compile_ else ''}: {r['first_step_s']:.1f} s")
     click.echo(f"  {r['images_per_s']:.0f} images/s, {r['ms_per_step']:.1f} ms/step")
-    click.echo(f"  {r['model_gflop_per_step']:.1f} GFLOP/step -> {r['achieved_gflops']:.0f} GFLOP/s, "
+    click.echo(f"  {r['model_gflop_per_step']:.2f} GFLOP/step -> {r['achieved_gflops']:.0f} GFLOP/s, "
                f"{100 * r['fraction_of_peak']:.0f}% of the measured {r['peak_gflops']:.0f} GFLOP/s "
-               f"of a {r['peak_shape']} product")
+               f"of a {' x '.join(map(str, r['peak_shape']))} product")

@@ -90,9 +90,13 @@ def format_table(result: dict) -> str:
 
 
 def evaluate_model(model, hdf5: str, split: str = "test", n_groups: Optional[int] = None,
-                   n_iterations: Optional[int] = None, seed: int = 0, progress: bool = False) -> dict:
-    """Load `split` of `hdf5` and score `model` on it (see `evaluate_split`); adds the run's facts."""
+                   n_iterations: Optional[int] = None, seed: int = 0, progress: bool = False,
+                   precision: str = "fp32") -> dict:
+    """Load `split` of `hdf5` and score `model` on it (see `evaluate_split`); adds the run's facts.
+
+    precision: fp32, bf16 or tf32, the products' arithmetic (tagger_torch.precision)."""
     from .data import dataset_info, load_split
+    from .precision import autocast
 
     cfg = model.config
     info = dataset_info(hdf5)
@@ -115,9 +119,10 @@ def evaluate_model(model, hdf5: str, split: str = "test", n_groups: Optional[int
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     started = time.perf_counter()
-    result = evaluate_split(model, x, masks, labels, batch_size=cfg.valid_batch_size, generator=generator,
-                            n_groups=n_groups, n_iterations=n_iterations, progress=progress)
-    result.update(split=split, n_examples=n, iterations=n_iterations or cfg.n_iterations,
+    with autocast(precision, device):
+        result = evaluate_split(model, x, masks, labels, batch_size=cfg.valid_batch_size, generator=generator,
+                                n_groups=n_groups, n_iterations=n_iterations, progress=progress)
+    result.update(precision=precision, split=split, n_examples=n, iterations=n_iterations or cfg.n_iterations,
                   groups=n_groups or cfg.n_groups, trained_iterations=cfg.n_iterations,
                   trained_groups=cfg.n_groups, hdf5=hdf5, seed=seed,
                   seconds=round(time.perf_counter() - started, 3))
@@ -136,20 +141,24 @@ def evaluate_model(model, hdf5: str, split: str = "test", n_groups: Optional[int
 @click.option("--out", type=str, help="Write the scores as JSON here (e.g. metrics.json).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and m0 draws.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device):
+@click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "tf32")), default="auto", show_default=True,
+              help="auto: bf16 where the hardware has fast bf16 products and the model gains, else fp32.")
+def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
     from .checkpoint import load_model, write_text
-    from .precision import resolve_device
+    from .bench import model_flop_per_step
+    from .precision import resolve_device, resolve_precision
 
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
     dev = resolve_device(device)
     config, model = load_model(run, params, config_path, device=dev)
+    precision = resolve_precision(precision, dev, model_flop_per_step(config, config.valid_batch_size) / 1e9)
     result = evaluate_model(model, hdf5, split, n_groups=groups, n_iterations=iterations, seed=seed,
-                            progress=os.isatty(2))
+                            progress=os.isatty(2), precision=precision)
     click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "
                f"T={result['iterations']} iterations (trained with K={config.n_groups}, T={config.n_iterations}), "
-               f"{result['seconds']:.1f} s")
+               f"{precision}, {result['seconds']:.1f} s")
     click.echo(format_table(result))
     if out is not None:
         write_text(out, json.dumps(result, indent=2) + "\n")

@@ -53,8 +53,11 @@ def normalize(a: Tensor, norm: str) -> Tensor:
     a: (N, H) with N = K*B rows. 'batch': per unit over the N rows of this minibatch; 'layer': per row
     over its H units. Biased variance, eps 1e-10 inside the square root, no running averages.
     """
-    var, mean = torch.var_mean(a, dim=0 if norm == "batch" else -1, correction=0, keepdim=True)
-    return (a - mean) / torch.sqrt(var + NORM_EPS)
+    dim = 0 if norm == "batch" else -1
+    # centred once, variance from the centred values: torch.var_mean over dim 0 is ~15x slower on CPU
+    centred = a - a.mean(dim=dim, keepdim=True)
+    var = (centred * centred).mean(dim=dim, keepdim=True)
+    return centred / torch.sqrt(var + NORM_EPS)
 
 
 def project(a: Tensor, W: Tensor) -> Tensor:

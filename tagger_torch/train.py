@@ -20,7 +20,6 @@ uninterrupted run on CPU.
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import math
@@ -198,19 +197,20 @@ def make_train_step(model, optimizer, config: TaggerConfig, precision: str = "fp
     """step(x, x_labelled, labels, generator) -> stats: `train_step` under a precision policy.
 
     precision: 'fp32' (the parity-tested path), or 'bf16'/'tf32' (tagger_torch.precision);
-    compile: run the model's forward through torch.compile.
+    compile: torch.compile the model (forward and, through AOTAutograd, backward; the noise draws
+    stay eager at graph breaks, so a compiled step draws what an eager one does). Under torchrun the
+    model runs inside DistributedDataParallel, which averages the gradients over the ranks.
     """
-    forward_model = torch.compile(model) if compile else model
-    device = next(model.parameters()).device
+    from .distributed import wrap
+    from .precision import autocast
 
-    def context():
-        if precision == "fp32":
-            return contextlib.nullcontext()
-        from .precision import autocast
-        return autocast(precision, device)
+    device = next(model.parameters()).device
+    forward_model = wrap(model)
+    if compile:
+        forward_model = torch.compile(forward_model)
 
     def step(x, x_labelled, labels, generator):
-        with context():
+        with autocast(precision, device):
             return train_step(forward_model, optimizer, x, x_labelled, labels, generator, config.class_cost_x)
 
     return step
@@ -311,26 +311,38 @@ class Trainer:
     """One training run in a run directory: set-up, epochs, checkpoints (see the module docstring)."""
 
     def __init__(self, config: TaggerConfig, hdf5: str, out: str, device: torch.device, *,
-                 load_from: Optional[str] = None, resume: bool = False, precision: str = "fp32",
-                 echo: Callable[[str], None] = click.echo):
+                 load_from: Optional[str] = None, resume: bool = False, precision: str = "auto",
+                 compile: Optional[bool] = None, echo: Callable[[str], None] = click.echo):
+        """precision: auto|fp32|bf16|tf32 (auto: bf16 where the hardware and the model gain, see
+        precision.default_precision; when resuming, the run's own); compile: torch.compile the step
+        (None: when the run ahead is long enough to repay compiling; when resuming, the run's own).
+        Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
+        from . import distributed
+        from .bench import model_flop_per_step
         from .data import dataset_info
         from .model import Tagger
         from .optim import BlocksAdam
         from .params import load_npz
 
-        prepare_run_dir(out, resume)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if self.rank == 0:
+            prepare_run_dir(out, resume)
+        distributed.barrier()
         state = ckpt.load_checkpoint(os.path.join(out, ckpt.CHECKPOINT)) if resume else None
         info = dataset_info(hdf5)
         check_config_fits_data(config, info)
-        self.config, self.hdf5, self.out, self.device, self.echo = config, hdf5, out, device, echo
+        self.config, self.hdf5, self.out, self.device = config, hdf5, out, device
+        self.echo = echo if self.rank == 0 else (lambda text: None)
         self.data = load_train_data(hdf5, info, config, device)
         self.n_train = self.data.x.shape[0]
-        self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
+        # each step trains `world` batches, one per rank
+        self.n_batches = math.ceil(self.n_train / config.batch_size)
+        self.steps_per_epoch = math.ceil(self.n_batches / self.world)
 
         self.model = Tagger(config, seed=config.seed).to(device)
         self.optimizer = BlocksAdam(self.model.parameters(), lr=config.lr)
         self.generator = torch.Generator(device=device)
-        self.generator.manual_seed(config.seed)
+        self.generator.manual_seed(distributed.rank_seed(config.seed, self.rank))
         # position: `epoch` epochs done, `step` steps of the next one; `order` its shuffle
         self.epoch, self.step, self.order, self.acc = 0, 0, None, Accumulator()
         if state is not None:
@@ -341,38 +353,65 @@ class Trainer:
                 raise TaggerError(f"the checkpoint in {out} was written on {state['device_type']}; resume it on "
                                   f"the same kind of device (--device {state['device_type']}): the noise "
                                   "generator's state is device-specific")
+            if state.get("world_size", 1) != self.world:
+                raise TaggerError(f"the checkpoint in {out} was written by {state.get('world_size', 1)} "
+                                  f"process(es); resume it with as many (this job has {self.world})")
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.generator.set_state(state["generator"])
+            self.generator.set_state(state["generators"][self.rank] if self.world > 1 else state["generator"])
+            precision = state.get("precision", "fp32") if precision in (None, "auto") else precision
+            compile = state.get("compile", False) if compile is None else compile
             self.epoch, self.step = state["epoch"], state["step"]
             self.order = None if state["order"] is None else state["order"].numpy()
             self.acc = Accumulator(state["accumulator"])
         else:
             if load_from is not None:
                 loaded = self.model.load_params(load_npz(ckpt.resolve_params_path(load_from)), subset=True)
-                echo(f"loaded {len(loaded)} of {len(self.model.shapes)} parameters from {load_from}")
+                self.echo(f"loaded {len(loaded)} of {len(self.model.shapes)} parameters from {load_from}")
+        from .precision import default_compile, resolve_precision
+
+        gflop_per_step = model_flop_per_step(config, config.batch_size) / 1e9
+        self.precision = resolve_precision(precision, device, gflop_per_step)
+        if compile is None:
+            steps_ahead = config.num_epochs * self.steps_per_epoch - (self.epoch * self.steps_per_epoch + self.step)
+            compile = default_compile(steps_ahead * gflop_per_step)
+        self.compile = bool(compile)
+        if state is None and self.rank == 0:
             ckpt.write_text(os.path.join(out, ckpt.CONFIG), config.to_json() + "\n")
             ckpt.write_text(os.path.join(out, "run.json"), json.dumps(
                 {"hdf5": os.path.abspath(hdf5), "load_from": load_from, "device": str(device),
+                 "precision": self.precision, "compile": self.compile, "world_size": self.world,
                  "started": datetime.datetime.now().isoformat(timespec="seconds")}, indent=2) + "\n")
-        self.step_fn = make_train_step(self.model, self.optimizer, config, precision=precision)
+        self.step_fn = make_train_step(self.model, self.optimizer, config, precision=self.precision,
+                                       compile=self.compile)
+        self.echo(f"precision {self.precision}, {'compiled' if self.compile else 'eager'} step"
+                  + (f", {self.world} processes" if self.world > 1 else ""))
         self.metrics_path = os.path.join(out, ckpt.METRICS)
         self.history = [r for r in read_metrics(self.metrics_path) if r["epoch"] <= self.epoch]
         self.last_good = self.epoch if state is not None else 0
         self._labelled = (-1, None)  # (cycle, that cycle's shuffled labelled indices)
 
     def save_state(self) -> None:
+        """Write the checkpoint (rank 0; under torchrun every rank must call it: it gathers the
+        ranks' noise generators). The accumulator is rank 0's."""
+        from .distributed import gather
+
+        generators = gather(self.generator.get_state())
+        if self.rank != 0:
+            return
         ckpt.save_checkpoint(os.path.join(self.out, ckpt.CHECKPOINT), {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(), "epoch": self.epoch, "step": self.step,
             "order": None if self.order is None else torch.from_numpy(self.order),
             "accumulator": self.acc.state(), "n_train": self.n_train, "config": self.config.to_dict(),
-            "hdf5": os.path.abspath(self.hdf5), "device_type": self.device.type})
+            "hdf5": os.path.abspath(self.hdf5), "device_type": self.device.type,
+            "precision": self.precision, "compile": self.compile, "world_size": self.world,
+            "generators": generators if self.world > 1 else None})
 
     def labelled_batch(self):
         """The labelled batch of the current step: the labelled stream cycles through the epoch."""
         B, labelled = self.config.batch_size, self.data.labelled
-        cycle, j = divmod(self.step, math.ceil(labelled.shape[0] / B))
+        cycle, j = divmod(self.step * self.world + self.rank, math.ceil(labelled.shape[0] / B))
         if cycle != self._labelled[0]:
             perm = stream_order(self.config.seed, self.epoch, labelled.shape[0], stream=1, cycle=cycle)
             self._labelled = (cycle, labelled[torch.from_numpy(perm).to(self.device)])
@@ -381,7 +420,9 @@ class Trainer:
 
     def check_finite(self, finite: Optional[bool] = None) -> None:
         """Stop with a clear message when the cost is NaN/inf; the last good checkpoint stays."""
-        if not (self.acc.finite() if finite is None else finite):
+        from .distributed import any_rank
+
+        if any_rank(not (self.acc.finite() if finite is None else finite), self.device):
             kept = (f"{os.path.join(self.out, ckpt.CHECKPOINT)} still holds the state after epoch {self.last_good}"
                     if self.last_good > 0 else "no checkpoint was written")
             raise NonFiniteCost(f"the training cost became NaN or inf in epoch {self.epoch + 1} (by step "
@@ -401,7 +442,8 @@ class Trainer:
         started = time.perf_counter()
         try:
             while self.step < self.steps_per_epoch:
-                x = self.data.x[order[self.step * B:(self.step + 1) * B]]  # (B, D)
+                j = (self.step * self.world + self.rank) % self.n_batches  # this rank's batch
+                x = self.data.x[order[j * B:(j + 1) * B]]  # (B, D)
                 x_lab, y_lab = self.labelled_batch() if self.data.labelled is not None else (None, None)
                 self.acc.add(self.step_fn(x, x_lab, y_lab, self.generator))
                 self.step += 1
@@ -422,29 +464,37 @@ class Trainer:
         from .evaluate import evaluate_split
         from .visualize import plot_curves
 
+        from .distributed import mean_over_ranks
+        from .precision import autocast
+
+        self.acc.sums = {key: mean_over_ranks(value) for key, value in self.acc.sums.items()}
         train = self.acc.means()
         row = {"epoch": self.epoch + 1, "steps": (self.epoch + 1) * self.steps_per_epoch,
                "train_cost": train["cost"], "train_denoising_cost": train["denoising_cost"]}
         row.update({f"train_{key}": train[key] for key in ("class_cost", "class_error") if key in train})
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
+        row.update(precision=self.precision, compiled=self.compile, world_size=self.world)
         if self.data.x_valid is not None:
             started = time.perf_counter()
             generator = torch.Generator(device=self.device)  # its own draws: training's stay untouched
             generator.manual_seed(int(np.random.SeedSequence([self.config.seed, 2, self.epoch]).generate_state(1)[0]))
-            valid = evaluate_split(self.model, self.data.x_valid, labels=self.data.y_valid,
-                                   batch_size=self.config.valid_batch_size, generator=generator)
+            with autocast(self.precision, self.device):
+                valid = evaluate_split(self.model, self.data.x_valid, labels=self.data.y_valid,
+                                       batch_size=self.config.valid_batch_size, generator=generator)
             row["valid_denoising_cost"] = valid["denoising_cost"]
             row.update({f"valid_{key}": valid[key] for key in ("class_cost", "class_error") if key in valid})
             row["valid_time_s"] = round(time.perf_counter() - started, 3)
             self.check_finite(bool(np.all(np.isfinite(valid["denoising_cost"]))))
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
         self.history.append(row)
-        write_metrics(self.metrics_path, self.history)
-        ckpt.save_params(os.path.join(self.out, ckpt.PARAMS), self.model)
+        if self.rank == 0:
+            write_metrics(self.metrics_path, self.history)
+            ckpt.save_params(os.path.join(self.out, ckpt.PARAMS), self.model)
         self.save_state()
         self.last_good = self.epoch
-        plot_curves(self.history, os.path.join(self.out, ckpt.CURVES))
+        if self.rank == 0:
+            plot_curves(self.history, os.path.join(self.out, ckpt.CURVES))
         return row
 
     def run(self, max_steps: Optional[int] = None, progress: Optional[bool] = None) -> dict:
@@ -452,15 +502,18 @@ class Trainer:
 
         Returns {"epochs_done", "stopped", "signal", "last": the last metrics row or None}.
         """
+        from .distributed import any_rank
+
         config = self.config
         if self.epoch >= config.num_epochs:
             self.echo(f"{self.out} has already trained {self.epoch} of {config.num_epochs} epochs; nothing to do")
         progress = os.isatty(2) if progress is None else progress
         start_steps = self.epoch * self.steps_per_epoch + self.step
         with StopSignals() as stop:
-            def should_stop():
+            def should_stop():  # every rank stops after the same step (a collective under torchrun)
                 done = self.epoch * self.steps_per_epoch + self.step - start_steps
-                return stop.signum is not None or (max_steps is not None and done >= max_steps)
+                return any_rank(stop.signum is not None or (max_steps is not None and done >= max_steps),
+                                self.device)
 
             while self.epoch < config.num_epochs:
                 if self.train_epoch(should_stop, progress):
@@ -480,16 +533,16 @@ class Trainer:
 
 def run_training(config: TaggerConfig, hdf5: str, out: str, device: torch.device, *,
                  load_from: Optional[str] = None, resume: bool = False, max_steps: Optional[int] = None,
-                 precision: str = "fp32", echo: Callable[[str], None] = click.echo,
-                 progress: Optional[bool] = None) -> dict:
+                 precision: str = "auto", compile: Optional[bool] = None,
+                 echo: Callable[[str], None] = click.echo, progress: Optional[bool] = None) -> dict:
     """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
 
     resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
     as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
-    terminal).
+    terminal). precision, compile: see `Trainer`.
     """
     trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
-                      echo=echo)
+                      compile=compile, echo=echo)
     return trainer.run(max_steps=max_steps, progress=progress)
 
 
@@ -533,17 +586,39 @@ def _labeled_samples(value: Optional[str]):
 @click.option("--load-from", type=str, help="Start from these parameters (a run directory or .npz), by name; "
               "names the model lacks are ignored, shapes are checked (stage 2).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "tf32")), default="auto", show_default=True,
+              help="auto: bf16 where the hardware has fast bf16 products and the model gains, else fp32; "
+              "with --resume: the run's own.")
+@click.option("--compile/--no-compile", "compile_", default=None,
+              help="torch.compile the training step. Default: when the run ahead repays compiling "
+              "(about a minute on CPU); with --resume: the run's own.")
 @click.option("--resume", type=str, help="Continue the run in this directory from its checkpoint.")
 @click.option("--max-steps", type=click.IntRange(1), hidden=True,
               help="Stop as if interrupted after this many steps (tests, demos).")
-def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, device, resume,
-                  max_steps):
-    """Train Tagger on an HDF5 data set with the release's protocol (SPEC 7)."""
+def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, device, precision,
+                  compile_, resume, max_steps):
+    """Train Tagger on an HDF5 data set with the release's protocol (SPEC 7).
+
+    Under `torchrun --nproc-per-node N` each process trains its own batches with
+    DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes the run directory."""
+    from .distributed import setup, teardown
     from .precision import resolve_device
 
     if epochs is not None and epochs < 1:
         raise TaggerError(f"--epochs must be >= 1 (got {epochs})")
-    dev = resolve_device(device)
+    dev = setup(resolve_device(device))
+    try:
+        _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
+               compile_, resume, max_steps)
+    finally:
+        teardown()
+
+
+def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
+           compile_, resume, max_steps):
+    from .distributed import gather, is_main
+
+    echo = click.echo if is_main() else (lambda text: None)
     if resume is not None:
         given = [flag for flag, value in (("--preset", preset), ("--config", config_path), ("--seed", seed),
                                           ("--labeled-samples", labeled_samples), ("--load-from", load_from),
@@ -569,11 +644,12 @@ def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples,
         if out is None:
             name = preset or (os.path.splitext(os.path.basename(config_path))[0] if config_path else preset_for_data(info))
             out = os.path.join("runs", f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+            out = gather(out)[0]  # under torchrun: rank 0's name (the ranks' clocks may differ by a second)
         if load_from is not None:
             ckpt.resolve_params_path(load_from)  # fail before any work
-    click.echo(f"training into {out} on {dev}")
+    echo(f"training into {out} on {dev}")
     result = run_training(config, hdf5, out, dev, load_from=load_from, resume=resume is not None,
-                          max_steps=max_steps)
+                          max_steps=max_steps, precision=precision, compile=compile_, echo=echo)
     if result["stopped"]:
         raise SystemExit(128 + result["signal"] if result["signal"] else 0)
-    click.echo(f"done: {result['epochs_done']} epochs in {out} (params.npz, metrics.jsonl, curves.png)")
+    echo(f"done: {result['epochs_done']} epochs in {out} (params.npz, metrics.jsonl, curves.png)")

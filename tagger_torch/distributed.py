@@ -1,0 +1,101 @@
+"""Training on several processes under `torchrun` with DistributedDataParallel (docs/speed.md).
+
+`torchrun --nproc-per-node N $(which tagger-torch) train ...` starts N copies of the command; each
+finds its place in the job from torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK). Each rank
+trains on its own batches of `batch_size` (BatchNorm statistics stay per batch, as in the release),
+DDP averages the gradients, and every rank applies the same Adam update, so the replicas stay equal.
+Rank 0 alone writes the run directory. Without torchrun (WORLD_SIZE unset or 1) nothing changes.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, List
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .errors import TaggerError
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the torchrun job when there is one (gloo on CPU, nccl on CUDA); returns this rank's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1 or dist.is_initialized():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    try:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    except (RuntimeError, ValueError) as e:
+        raise TaggerError(f"cannot join the torchrun job (WORLD_SIZE={world}): {e}") from None
+    return device
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    """Rank 0, the process that writes files and prints."""
+    return rank() == 0
+
+
+def rank_seed(seed: int, rank_: int) -> int:
+    """Seed of a rank's noise generator: `seed` itself on rank 0 (a single process is rank 0)."""
+    if rank_ == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, 3, rank_]).generate_state(1)[0])
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when `flag` is True on any (a collective: every rank must call it)."""
+    if world_size() == 1:
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def gather(obj: Any) -> List[Any]:
+    """Every rank's `obj`, in rank order, on every rank (a collective)."""
+    if world_size() == 1:
+        return [obj]
+    out: List[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def wrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model under DistributedDataParallel when in a job, else the model itself."""
+    if world_size() == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                   )
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def mean_over_ranks(t: torch.Tensor) -> torch.Tensor:
+    """The mean of `t` over the ranks (a collective); `t` itself in a single process."""
+    if world_size() == 1:
+        return t
+    t = t.clone()
+    dist.all_reduce(t)
+    return t / world_size()

@@ -1,0 +1,82 @@
+"""`tagger-torch bench`: the FLOP count by hand and against torch's counter, the JSON fields, errors."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch.utils.flop_counter import FlopCounterMode
+
+from tagger_torch.bench import layer_products, model_flop_per_step
+from tagger_torch.cli import main
+from tagger_torch.config import from_dict
+from tagger_torch.model import Tagger
+
+# D = 10, H = 8-6-4, K = 2, T = 2, B = 5: rows K*B = 10
+SMALL = {"in_dim": [10], "encoder_proj": [8, 6, 4], "n_groups": 2, "n_iterations": 2, "batch_size": 5,
+         "valid_batch_size": 5}
+TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "batch_size": 20, "seed": 3}
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_flop_count_by_hand():
+    config = from_dict(SMALL)
+    assert layer_products(config, 10) == [(10, 40, 8), (10, 8, 6), (10, 6, 4), (10, 6, 8), (10, 4, 6),
+                                          (10, 8, 10), (10, 8, 10)]
+    # forward per iteration: 2*10*(40*8 + 8*6 + 6*4 + 4*6 + 6*8 + 8*10 + 8*10) = 12480;
+    # T = 2 iterations x (forward + 2 backward products) less the first iteration's W input gradient
+    assert model_flop_per_step(config, 5) == 2 * 3 * 12480 - 2 * 10 * 40 * 8 == 68480
+    classifying = from_dict({**SMALL, "encoder_proj": [8, 6, 11], "class_cost_x": 1.0})
+    assert model_flop_per_step(classifying, 5) == 2 * model_flop_per_step(classifying.replace(class_cost_x=0.0), 5)
+
+
+@pytest.mark.parametrize("config_dict", [SMALL, {**SMALL, "input_type": "continuous"}])
+def test_flop_count_equals_torchs_count_of_a_training_step(config_dict):
+    config = from_dict(config_dict)
+    model = Tagger(config)
+    x = torch.rand(config.batch_size, config.input_size, generator=torch.Generator().manual_seed(0))
+    with FlopCounterMode(display=False) as counter:
+        model(x, generator=torch.Generator().manual_seed(1)).denoising_cost.mean().backward()
+    counts = counter.get_flop_counts()["Global"]
+    products = {op: n for op, n in counts.items() if "mm" in str(op)}
+    assert sum(products.values()) == model_flop_per_step(config, config.batch_size)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bench_json_fields(tmp_path, precision):
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    result = invoke("bench", "--config", cfg, "--steps", 2, "--warmup", 1, "--device", "cpu",
+                    "--precision", precision, "--json")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    for key in ("images_per_s", "ms_per_step", "model_gflop_per_step", "achieved_gflops", "peak_gflops",
+                "fraction_of_peak"):
+        assert r[key] > 0, key
+    assert (r["precision"], r["device"], r["compiled"]) == (precision, "cpu", False)
+    assert r["model_gflop_per_step"] == pytest.approx(model_flop_per_step(from_dict(TINY), 20) / 1e9)
+    assert r["images_per_s"] == pytest.approx(20 / (r["ms_per_step"] / 1e3))
+    assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+
+
+def test_bench_table(tmp_path):
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    result = invoke("bench", "--config", cfg, "--steps", 1, "--warmup", 1, "--device", "cpu", "--precision", "fp32")
+    assert result.exit_code == 0, result.output
+    assert "images/s" in result.output and "GFLOP/s" in result.output and "eager" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "tf32", "--device", "cpu"], "tf32 needs a CUDA device"),
+    (["--config", "/nonexistent/c.json"], "config file not found"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bench_bad_inputs(args, message):
+    result = invoke("bench", *args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr

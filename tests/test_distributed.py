@@ -1,0 +1,92 @@
+"""DDP (docs/speed.md): two gloo processes after one step hold the parameters of one process that
+averages the gradients of the same two batches; `torchrun ... train` writes from rank 0 and resumes."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from tagger_torch.config import from_dict
+from tagger_torch.distributed import rank_seed
+from tagger_torch.model import Tagger
+from tagger_torch.optim import BlocksAdam
+from tagger_torch.train import make_train_step
+
+TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 20,
+        "valid_batch_size": 20, "num_epochs": 2, "seed": 3}
+# a classifying config: the labelled pass is a second forward before the one backward
+TINY_CLASSIFY = {**TINY, "encoder_proj": [24, 12, 11], "class_cost_x": 0.5}
+
+
+def start_params(config):
+    """The release init moved off its symmetric point (at init c1 = c2 = 0 and only b1 gets a gradient)."""
+    g = torch.Generator().manual_seed(1)
+    return {name: value + 0.3 * torch.randn(value.shape, generator=g)
+            for name, value in Tagger(config).state_dict().items()}
+
+
+def batches(config, world):
+    """Each rank's (x, x_labelled, labels), drawn up front so both sides use the same data."""
+    g = torch.Generator().manual_seed(0)
+    B, D = config.batch_size, config.input_size
+    out = []
+    for _ in range(world):
+        x = (torch.rand(B, D, generator=g) < 0.3).float()
+        if config.class_cost_x > 0:
+            out.append((x, (torch.rand(B, D, generator=g) < 0.3).float(),
+                        torch.randint(0, config.n_classes, (B, 1), generator=g)))
+        else:
+            out.append((x, None, None))
+    return out
+
+
+def one_ddp_step(rank, world, init_file, config_dict, out_dir):
+    """One rank: join the gloo group, one training step through make_train_step, save the parameters."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        config = from_dict(config_dict)
+        model = Tagger(config, params=start_params(config))
+        step = make_train_step(model, BlocksAdam(model.parameters(), lr=config.lr), config)
+        generator = torch.Generator().manual_seed(rank_seed(config.seed, rank))
+        step(*batches(config, world)[rank], generator)
+        torch.save(model.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def averaged_step(config, world):
+    """One process: the gradients of the ranks' batches (same noise draws), averaged, one Adam step."""
+    model = Tagger(config, params=start_params(config))
+    grads = None
+    for r, (x, x_lab, labels) in enumerate(batches(config, world)):
+        generator = torch.Generator().manual_seed(rank_seed(config.seed, r))
+        model.zero_grad(set_to_none=True)
+        cost = model(x, generator=generator).denoising_cost.mean()
+        if config.class_cost_x > 0:
+            cost = cost + config.class_cost_x * model(x_lab, generator=generator, labels=labels).class_cost[-1]
+        cost.backward()
+        g = [p.grad.clone() for p in model.parameters()]
+        grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+    for p, g in zip(model.parameters(), grads):
+        p.grad = g / world
+    BlocksAdam(model.parameters(), lr=config.lr).step()
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("config_dict", [TINY, TINY_CLASSIFY], ids=["denoising", "classifying"])
+def test_ddp_step_equals_one_process_averaging_the_gradients(tmp_path, config_dict):
+    world = 2
+    mp.spawn(one_ddp_step, args=(world, str(tmp_path / "init"), config_dict, str(tmp_path)), nprocs=world)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(world)]
+    expected = averaged_step(from_dict(config_dict), world)
+    start = start_params(from_dict(config_dict))
+    for name, value in expected.items():
+        assert torch.equal(ranks[0][name], ranks[1][name]), name  # the replicas stay identical
+        np.testing.assert_allclose(ranks[0][name], value, rtol=1e-6, atol=1e-8, err_msg=name)
+        assert not torch.equal(value, start[name]), name  # the step moved every parameter
