@@ -625,7 +625,8 @@ def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_f
                                           ("--out", out)) if value is not None]
         if given:
             raise TaggerError(f"{', '.join(given)} cannot be combined with --resume (the run keeps its config)")
-        prepare_run_dir(resume, resume=True)
+        if is_main():  # one probe of the directory; Trainer checks it again on rank 0
+            prepare_run_dir(resume, resume=True)
         config = load_config(os.path.join(resume, ckpt.CONFIG)).replace(num_epochs=epochs)
         state_hdf5 = ckpt.load_checkpoint(os.path.join(resume, ckpt.CHECKPOINT)).get("hdf5")
         hdf5 = hdf5 or state_hdf5

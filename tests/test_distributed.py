@@ -90,3 +90,35 @@ def test_ddp_step_equals_one_process_averaging_the_gradients(tmp_path, config_di
         assert torch.equal(ranks[0][name], ranks[1][name]), name  # the replicas stay identical
         np.testing.assert_allclose(ranks[0][name], value, rtol=1e-6, atol=1e-8, err_msg=name)
         assert not torch.equal(value, start[name]), name  # the step moved every parameter
+
+
+def torchrun_train(tmp_path, *args):
+    """`torchrun --nproc-per-node 2 tagger-torch train ARGS` on the CPU (gloo); returns the completed process."""
+    script = tmp_path / "tagger_torch_cli.py"
+    script.write_text("from tagger_torch.cli import main\nmain()\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script), "train", *map(str, args), "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_torchrun_training_writes_from_rank_0_and_resumes_exactly(tmp_path, small_shapes_h5):
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({**TINY, "batch_size": 50, "valid_batch_size": 50}))
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    done = torchrun_train(tmp_path, "--hdf5", small_shapes_h5, "--config", cfg, "--out", whole)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("epoch 2/2") == 1  # rank 0 alone prints
+    with open(whole / "run.json") as f:
+        assert json.load(f)["world_size"] == 2
+    with open(whole / "metrics.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    assert [(r["epoch"], r["steps"], r["world_size"]) for r in rows] == [(1, 3, 2), (2, 6, 2)]  # 6 batches = 3 steps
+
+    first = torchrun_train(tmp_path, "--hdf5", small_shapes_h5, "--config", cfg, "--out", parts, "--max-steps", 4)
+    assert first.returncode == 0 and "stopped after max_steps in epoch 2 at step 1/3" in first.stdout, first.stderr
+    again = torchrun_train(tmp_path, "--resume", parts)
+    assert again.returncode == 0, again.stderr
+    a, b = np.load(whole / "params.npz"), np.load(parts / "params.npz")
+    for name in a.files:
+        assert np.array_equal(a[name], b[name]), name
