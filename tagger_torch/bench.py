@@ -162,7 +162,7 @@ def bench_command(preset, config_path, steps, warmup, device, precision, compile
         click.echo(json.dumps(r))
         return
     name = config_path or preset
-    click.echo(f"{name} on {r['device']} ({r['threads']} threads, load {r['load_avg_1min']}), precision {prec}, "
+    click.echo(f"{name} on {r['device']} ({r['threads']} threads, load {r['load_avg_1min'] or 0:.1f}), precision {prec}, "
                f"{'compiled' if compile_ else 'eager'}")
     click.echo(f"  first step{' (incl. compilation)' if compile_ else ''}: {r['first_step_s']:.1f} s")
     click.echo(f"  {r['images_per_s']:.0f} images/s, {r['ms_per_step']:.1f} ms/step")

@@ -363,7 +363,7 @@ class Trainer:
             compile = state.get("compile", False) if compile is None else compile
             self.epoch, self.step = state["epoch"], state["step"]
             self.order = None if state["order"] is None else state["order"].numpy()
-            self.acc = Accumulator(state["accumulator"])
+            self.acc = Accumulator(state["accumulators"][self.rank] if self.world > 1 else state["accumulator"])
         else:
             if load_from is not None:
                 loaded = self.model.load_params(load_npz(ckpt.resolve_params_path(load_from)), subset=True)
@@ -393,10 +393,11 @@ class Trainer:
 
     def save_state(self) -> None:
         """Write the checkpoint (rank 0; under torchrun every rank must call it: it gathers the
-        ranks' noise generators). The accumulator is rank 0's."""
+        ranks' noise generators and epoch statistics)."""
         from .distributed import gather
 
         generators = gather(self.generator.get_state())
+        accumulators = gather(self.acc.state())
         if self.rank != 0:
             return
         ckpt.save_checkpoint(os.path.join(self.out, ckpt.CHECKPOINT), {
@@ -406,7 +407,8 @@ class Trainer:
             "accumulator": self.acc.state(), "n_train": self.n_train, "config": self.config.to_dict(),
             "hdf5": os.path.abspath(self.hdf5), "device_type": self.device.type,
             "precision": self.precision, "compile": self.compile, "world_size": self.world,
-            "generators": generators if self.world > 1 else None})
+            "generators": generators if self.world > 1 else None,
+            "accumulators": accumulators if self.world > 1 else None})
 
     def labelled_batch(self):
         """The labelled batch of the current step: the labelled stream cycles through the epoch."""

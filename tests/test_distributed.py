@@ -111,8 +111,7 @@ def test_torchrun_training_writes_from_rank_0_and_resumes_exactly(tmp_path, smal
     assert done.stdout.count("epoch 2/2") == 1  # rank 0 alone prints
     with open(whole / "run.json") as f:
         assert json.load(f)["world_size"] == 2
-    with open(whole / "metrics.jsonl") as f:
-        rows = [json.loads(line) for line in f]
+    rows = metrics(whole)
     assert [(r["epoch"], r["steps"], r["world_size"]) for r in rows] == [(1, 3, 2), (2, 6, 2)]  # 6 batches = 3 steps
 
     first = torchrun_train(tmp_path, "--hdf5", small_shapes_h5, "--config", cfg, "--out", parts, "--max-steps", 4)
@@ -122,3 +121,9 @@ def test_torchrun_training_writes_from_rank_0_and_resumes_exactly(tmp_path, smal
     a, b = np.load(whole / "params.npz"), np.load(parts / "params.npz")
     for name in a.files:
         assert np.array_equal(a[name], b[name]), name
+    assert metrics(whole) == metrics(parts)  # the ranks' epoch statistics survive the stop, too
+
+
+def metrics(run):
+    with open(run / "metrics.jsonl") as f:
+        return [{k: v for k, v in json.loads(line).items() if not k.endswith(("time_s", "per_s"))} for line in f]
