@@ -463,11 +463,10 @@ class Trainer:
 
     def end_epoch(self) -> dict:
         """Validation, then the metrics line, params.npz, the checkpoint and the curves."""
-        from .evaluate import evaluate_split
-        from .visualize import plot_curves
-
         from .distributed import mean_over_ranks
+        from .evaluate import evaluate_split
         from .precision import autocast
+        from .visualize import plot_curves
 
         self.acc.sums = {key: mean_over_ranks(value) for key, value in self.acc.sums.items()}
         train = self.acc.means()
