@@ -27,6 +27,21 @@ def small_shapes_h5(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, small_shapes_h5):
+    """A run directory of the tiny config trained for one epoch on small_shapes_h5 (evaluate, visualize)."""
+    import torch
+
+    from tagger_torch.config import from_dict
+    from tagger_torch.train import run_training
+    from tiny import TINY
+
+    run = str(tmp_path_factory.mktemp("tiny-run") / "run")
+    run_training(from_dict({**TINY, "num_epochs": 1}), small_shapes_h5, run, torch.device("cpu"),
+                 echo=lambda s: None)
+    return run
+
+
+@pytest.fixture(scope="session")
 def synthetic_mnist():
     """90 training and 30 test 'digits': random strokes with pixel values 0..255 (max 255), labels 0..9."""
     rng = np.random.RandomState(0)

@@ -3,22 +3,17 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 from torch.utils.flop_counter import FlopCounterMode
 
 from tagger_torch.bench import layer_products, model_flop_per_step
-from tagger_torch.cli import main
 from tagger_torch.config import from_dict
 from tagger_torch.model import Tagger
+from tiny import invoke
 
 # D = 10, H = 8-6-4, K = 2, T = 2, B = 5: rows K*B = 10
 SMALL = {"in_dim": [10], "encoder_proj": [8, 6, 4], "n_groups": 2, "n_iterations": 2, "batch_size": 5,
          "valid_batch_size": 5}
 TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "batch_size": 20, "seed": 3}
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def test_flop_count_by_hand():

@@ -4,29 +4,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
-from tagger_torch.cli import main
 from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
 from tagger_torch.evaluate import evaluate_split
 from tagger_torch.model import Tagger
-from tagger_torch.train import run_training
+from tiny import TINY, invoke
 
-TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 50,
-        "valid_batch_size": 50, "num_epochs": 1, "seed": 3}
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, small_shapes_h5):
-    run = str(tmp_path_factory.mktemp("evaluate") / "run")
-    run_training(from_dict(TINY), small_shapes_h5, run, torch.device("cpu"), echo=lambda s: None)
-    return run
 
 
 def test_scores_equal_a_per_sample_loop_with_sklearn(small_shapes_h5):

@@ -3,11 +3,10 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from tagger_torch.cli import main
 from tagger_torch.config import TaggerConfig
 from tagger_torch.params import init_params
+from tiny import invoke
 
 CONFIG = {"in_dim": [3, 4], "encoder_proj": [8, 6, 11], "n_groups": 3, "n_iterations": 2,
           "class_cost_x": 0.1, "seed": 4}
@@ -23,10 +22,6 @@ def files(tmp_path):
     np.savez(paths["n.npz"], m_init=rng.randn(3, 5, 12), corruption=(rng.rand(5, 12) < 0.2) * 1.0)
     np.save(paths["y.npy"], np.array([0, 1, 2, 3, 9]))
     return paths
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, list(args))  # click >= 8.2: result.stderr is kept apart
 
 
 def test_init_params_writes_release_init(files):

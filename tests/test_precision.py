@@ -11,10 +11,9 @@ from tagger_torch.config import from_dict, get_preset
 from tagger_torch.errors import TaggerError
 from tagger_torch.model import Tagger, project
 from tagger_torch.precision import autocast, default_compile, resolve_precision
+from tiny import TINY
 
 CPU = torch.device("cpu")
-TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 50,
-        "valid_batch_size": 50, "num_epochs": 2, "seed": 3}
 
 
 @pytest.mark.parametrize("fast_bf16, gflop, expected", [

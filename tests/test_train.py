@@ -9,10 +9,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from tagger_torch import train as train_module
-from tagger_torch.cli import main
 from tagger_torch.config import from_dict, load_config
 from tagger_torch.data import dataset_info
 from tagger_torch.data.h5layout import write_fuel_file
@@ -20,15 +18,9 @@ from tagger_torch.errors import TaggerError
 from tagger_torch.model import Tagger
 from tagger_torch.params import load_npz
 from tagger_torch.train import labelled_indices, resolve_config, run_training
+from tiny import TINY, invoke
 
-# 300 Shapes training images in batches of 50: 6 steps per epoch
-TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 50,
-        "valid_batch_size": 50, "num_epochs": 2, "seed": 3}
 CPU = torch.device("cpu")
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def write_json(path, d):

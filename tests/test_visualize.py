@@ -1,28 +1,11 @@
 """`tagger-torch visualize` and the training curves: files are written, bad inputs exit 2."""
 import numpy as np
 import pytest
-import torch
-from click.testing import CliRunner
 
-from tagger_torch.cli import main
-from tagger_torch.config import from_dict
-from tagger_torch.train import run_training
 from tagger_torch.visualize import coloured, image_shape, plot_curves
+from tiny import invoke
 
-TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 50,
-        "valid_batch_size": 50, "num_epochs": 1, "seed": 3}
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, small_shapes_h5):
-    run = str(tmp_path_factory.mktemp("visualize") / "run")
-    run_training(from_dict(TINY), small_shapes_h5, run, torch.device("cpu"), echo=lambda s: None)
-    return run
 
 
 def is_png(path):
