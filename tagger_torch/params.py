@@ -42,7 +42,9 @@ def param_shapes(config: TaggerConfig) -> "OrderedDict[str, Shape]":
     H = config.encoder_proj
     L = len(H) - 1
     shapes: "OrderedDict[str, Shape]" = OrderedDict()
-    # Tagger's own parameters (tagger.py, apply_tagger)
+    # Tagger's own parameters (tagger.py, apply_tagger: v before the iterations, then W .. c2)
+    if config.input_type == "continuous":
+        shapes["v"] = ()
     shapes["W"] = (4 * D, H[0])
     shapes["b"] = (H[0],)
     shapes["z_u_W"] = (H[0], D)
@@ -50,8 +52,6 @@ def param_shapes(config: TaggerConfig) -> "OrderedDict[str, Shape]":
     shapes["b1"] = (D,)
     shapes["m_u_W"] = (H[0], D)
     shapes["c2"] = ()
-    if config.input_type == "continuous":
-        shapes["v"] = ()
     # the Ladder (ladder.py, LadderAE.f and LadderAE.g)
     for l in range(1, L + 1):
         shapes[f"f_{l}_W"] = (H[l - 1], H[l])
