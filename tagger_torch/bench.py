@@ -148,7 +148,7 @@ def run_bench(config: TaggerConfig, steps: int, device, precision: str, compile:
               help="Untimed steps first (compilation happens in the first).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto", show_default=True,
-              help="auto = bf16 where the hardware has fast bf16 products, else fp32.")
+              help="auto: fp32, as train and evaluate.")
 @click.option("--compile/--no-compile", "compile_", default=False, show_default=True,
               help="torch.compile the training step (the first step's time includes compiling).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")

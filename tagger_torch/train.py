@@ -313,8 +313,8 @@ class Trainer:
     def __init__(self, config: TaggerConfig, hdf5: str, out: str, device: torch.device, *,
                  load_from: Optional[str] = None, resume: bool = False, precision: str = "auto",
                  compile: Optional[bool] = None, echo: Callable[[str], None] = click.echo):
-        """precision: auto|fp32|bf16|tf32 (auto: bf16 where the hardware and the model gain, see
-        precision.default_precision; when resuming, the run's own); compile: torch.compile the step
+        """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
+        resuming, the run's own); compile: torch.compile the step
         (None: when the run ahead is long enough to repay compiling; when resuming, the run's own).
         Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
         from . import distributed
@@ -371,7 +371,7 @@ class Trainer:
         from .precision import default_compile, resolve_precision
 
         gflop_per_step = model_flop_per_step(config, config.batch_size) / 1e9
-        self.precision = resolve_precision(precision, device, gflop_per_step)
+        self.precision = resolve_precision(precision, device)
         if compile is None:
             steps_ahead = config.num_epochs * self.steps_per_epoch - (self.epoch * self.steps_per_epoch + self.step)
             compile = default_compile(steps_ahead * gflop_per_step)
@@ -588,7 +588,7 @@ def _labeled_samples(value: Optional[str]):
               "names the model lacks are ignored, shapes are checked (stage 2).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "tf32")), default="auto", show_default=True,
-              help="auto: bf16 where the hardware has fast bf16 products and the model gains, else fp32; "
+              help="auto: fp32 (bf16 runs 1.9x faster on AVX-512-BF16 CPUs but is opt-in, docs/speed.md); "
               "with --resume: the run's own.")
 @click.option("--compile/--no-compile", "compile_", default=None,
               help="torch.compile the training step. Default: when the run ahead repays compiling "
