@@ -9,6 +9,7 @@ Rank 0 alone writes the run directory. Without torchrun (WORLD_SIZE unset or 1) 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, List
 
 import numpy as np
@@ -33,9 +34,25 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
-def teardown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def teardown() -> bool:
+    """Leave the job; True when there was one to leave."""
+    if not dist.is_initialized():
+        return False
+    dist.destroy_process_group()
+    return True
+
+
+def exit_now(code: int) -> None:
+    """End a process that has left a torchrun job with status `code`, skipping the interpreter's teardown.
+
+    A process that ran DDP on gloo aborts at exit about one time in three with torch 2.13
+    ("terminate called without an active exception", SIGABRT, and torchrun fails the job) after
+    all Python code has run: a 10-line script with DDP over one Linear layer shows it in 9 of 30
+    runs, with or without destroy_process_group, and in 0 of 30 when it ends with os._exit.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def rank() -> int:

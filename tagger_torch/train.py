@@ -602,21 +602,26 @@ def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples,
 
     Under `torchrun --nproc-per-node N` each process trains its own batches with
     DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes the run directory."""
-    from .distributed import setup, teardown
+    from .distributed import exit_now, setup, teardown
     from .precision import resolve_device
 
     if epochs is not None and epochs < 1:
         raise TaggerError(f"--epochs must be >= 1 (got {epochs})")
     dev = setup(resolve_device(device))
     try:
-        _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
-               compile_, resume, max_steps)
+        code = _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
+                      compile_, resume, max_steps)
     finally:
-        teardown()
+        left_job = teardown()
+    if left_job:
+        exit_now(code)
+    if code:
+        raise SystemExit(code)
 
 
 def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
-           compile_, resume, max_steps):
+           compile_, resume, max_steps) -> int:
+    """The train command inside the job; returns the exit status (128 + signal number after a signal)."""
     from .distributed import gather, is_main
 
     echo = click.echo if is_main() else (lambda text: None)
@@ -653,5 +658,6 @@ def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_f
     result = run_training(config, hdf5, out, dev, load_from=load_from, resume=resume is not None,
                           max_steps=max_steps, precision=precision, compile=compile_, echo=echo)
     if result["stopped"]:
-        raise SystemExit(128 + result["signal"] if result["signal"] else 0)
+        return 128 + result["signal"] if result["signal"] else 0
     echo(f"done: {result['epochs_done']} epochs in {out} (params.npz, metrics.jsonl, curves.png)")
+    return 0
