@@ -5,17 +5,11 @@ import sys
 
 import h5py
 import numpy as np
-from click.testing import CliRunner
-
-from tagger_torch.cli import main
 from tagger_torch.data import shapes as shapes_module
 from tagger_torch.data.h5layout import split_array
+from tiny import invoke as run
 
 SMALL = ["--n-train", "30", "--n-valid", "10", "--n-test", "10"]
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def assert_user_error(result, pattern):

@@ -16,11 +16,11 @@ from tagger_torch.distributed import rank_seed
 from tagger_torch.model import Tagger
 from tagger_torch.optim import BlocksAdam
 from tagger_torch.train import make_train_step
+from tiny import TINY
 
-TINY = {"encoder_proj": [24, 12, 8], "n_groups": 3, "n_iterations": 2, "lr": 0.002, "batch_size": 20,
-        "valid_batch_size": 20, "num_epochs": 2, "seed": 3}
+DDP_STEP = {**TINY, "batch_size": 20, "valid_batch_size": 20}
 # a classifying config: the labelled pass is a second forward before the one backward
-TINY_CLASSIFY = {**TINY, "encoder_proj": [24, 12, 11], "class_cost_x": 0.5}
+DDP_STEP_CLASSIFY = {**DDP_STEP, "encoder_proj": [24, 12, 11], "class_cost_x": 0.5}
 
 
 def start_params(config):
@@ -79,7 +79,7 @@ def averaged_step(config, world):
     return model.state_dict()
 
 
-@pytest.mark.parametrize("config_dict", [TINY, TINY_CLASSIFY], ids=["denoising", "classifying"])
+@pytest.mark.parametrize("config_dict", [DDP_STEP, DDP_STEP_CLASSIFY], ids=["denoising", "classifying"])
 def test_ddp_step_equals_one_process_averaging_the_gradients(tmp_path, config_dict):
     world = 2
     mp.spawn(one_ddp_step, args=(world, str(tmp_path / "init"), config_dict, str(tmp_path)), nprocs=world)
@@ -104,7 +104,7 @@ def torchrun_train(tmp_path, *args):
 
 def test_torchrun_training_writes_from_rank_0_and_resumes_exactly(tmp_path, small_shapes_h5):
     cfg = tmp_path / "tiny.json"
-    cfg.write_text(json.dumps({**TINY, "batch_size": 50, "valid_batch_size": 50}))
+    cfg.write_text(json.dumps(TINY))
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     done = torchrun_train(tmp_path, "--hdf5", small_shapes_h5, "--config", cfg, "--out", whole)
     assert done.returncode == 0, done.stderr

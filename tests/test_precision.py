@@ -3,14 +3,12 @@ import json
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from tagger_torch.cli import main
 from tagger_torch.config import from_dict, get_preset
 from tagger_torch.errors import TaggerError
 from tagger_torch.model import Tagger, project
 from tagger_torch.precision import autocast, default_compile, resolve_precision
-from tiny import TINY
+from tiny import TINY, invoke
 
 CPU = torch.device("cpu")
 
@@ -67,13 +65,13 @@ def test_train_records_precision_and_resume_keeps_it(tmp_path, small_shapes_h5):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     run = tmp_path / "run"
-    result = CliRunner().invoke(main, ["train", "--hdf5", small_shapes_h5, "--config", str(cfg), "--out", str(run),
-                                       "--device", "cpu", "--precision", "bf16", "--max-steps", "3"])
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", cfg, "--out", run,
+                    "--device", "cpu", "--precision", "bf16", "--max-steps", 3)
     assert result.exit_code == 0, result.output
     assert "precision bf16, eager step" in result.output  # 12 tiny steps do not repay compiling
     with open(run / "run.json") as f:
-        assert (json.load(f)["precision"], ) == ("bf16", )
-    result = CliRunner().invoke(main, ["train", "--resume", str(run), "--device", "cpu"])
+        assert json.load(f)["precision"] == "bf16"
+    result = invoke("train", "--resume", run, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert "precision bf16, eager step" in result.output
     with open(run / "metrics.jsonl") as f:
