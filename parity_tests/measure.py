@@ -8,6 +8,10 @@ Also, for float32, the *sensitivity* of each case: how far the float64 reference
 parameter and input is multiplied by (1 + 2^-24 N(0,1)), i.e. a float32 rounding's worth of noise. A
 float32 port cannot be expected to do better than that; the tolerances are set above both.
 The gradient and optimiser errors are printed too (parity_tests/test_parity_grad.py's cases).
+
+    python -m parity_tests.measure --release
+
+prints instead the errors against the release's own vectors (test_parity_release.py, normwise).
 """
 from __future__ import annotations
 
@@ -86,12 +90,58 @@ def measure(device: str, dtypes) -> None:
         print(f"- {device} {dtype}: max abs param difference {adam_errors(getattr(torch, dtype), device):.1e}")
 
 
+def measure_release() -> None:
+    """Max normwise error per golden file and run (test_parity_release.py), its bound and the ratio."""
+    from . import test_parity_release as rel
+
+    print("\n### Forward pass (B = 100; stored examples 0-24): max normwise error per quantity over all "
+          "iterations; class_error: max abs difference\n")
+    print("| case | golden file | run | " + " | ".join(TRACE_ARRAYS) + " | bound | worst ratio |")
+    print("|---" * (len(TRACE_ARRAYS) + 5) + "|")
+    for case, golden, run in rel.TRACE_TESTS:
+        worst, ratio, bound = {}, 0.0, None
+        for c in rel.trace_comparisons(case, golden, run):
+            err = rel.normwise(c.got, c.ref, c.scale)
+            worst[c.quantity] = max(worst.get(c.quantity, 0.0), err)
+            if c.quantity == "class_error":
+                ratio = ratio if err <= c.bound else float("inf")
+            else:
+                bound, ratio = c.bound, max(ratio, err / c.bound)
+        cells = [f"{worst[n]:.1e}" if n in worst else "-" for n in TRACE_ARRAYS]
+        print(f"| {case.split('_')[0]} | {golden} | {run} | " + " | ".join(cells) + f" | {bound:.0e} | {ratio:.2f} |")
+
+    print("\n### Training (case 5a) and AMI: max normwise error over parameters, iterations or samples\n")
+    print("| golden file | run | scale | max error | bound | ratio |")
+    print("|---|---|---|---|---|---|")
+    groups = [rel.gradient_comparisons("float64"), rel.gradient_comparisons("float32"),
+              rel.finite_difference_comparisons(), rel.adam_comparisons("torch float64"),
+              rel.adam_comparisons("reference"), rel.adam_comparisons("torch float32"),
+              rel.train_cost_comparisons("torch float64"), rel.train_cost_comparisons("reference"),
+              rel.ami_comparisons("tagger_torch"), rel.ami_comparisons("tagger_reference")]
+    rows: Dict[tuple, list] = {}
+    for group in groups:
+        for c in group:
+            scale = c.where.partition("(scale: ")[2].rstrip(")") or ("1 (absolute)" if c.scale else "max abs golden")
+            row = rows.setdefault((c.golden.split("/")[1], c.run, scale), [0.0, c.bound])
+            row[0] = max(row[0], rel.normwise(c.got, c.ref, c.scale))
+    for (golden, run, scale), (err, bound) in rows.items():
+        print(f"| {golden} | {run} | {scale} | {err:.1e} | {bound:.0e} | {err / bound:.2f} |")
+    for case in rel.FORWARD_CASES:
+        for twin in ("tagger_torch", "tagger_reference"):
+            rel.test_init_params_bit_identical_to_release(case, twin)
+    print("\nInitial parameters (cases 1 and 3, both twins): bit-identical to init_params.npz.")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", nargs="+", default=["float64", "float32"])
+    parser.add_argument("--release", action="store_true", help="the errors against the release's own vectors")
     args = parser.parse_args()
-    measure(args.device, args.dtype)
+    if args.release:
+        measure_release()
+    else:
+        measure(args.device, args.dtype)
 
 
 if __name__ == "__main__":

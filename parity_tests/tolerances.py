@@ -71,3 +71,58 @@ def tolerances(dtype: str) -> Dict[str, Tol]:
 
 def adam_tolerance(dtype: str) -> Tol:
     return ADAM[dtype]
+
+# ----------------------------------------------------------------------------------------------
+# Against the release itself: test_parity_release.py on parity_tests/release/ (its README.md).
+# Error measure (normwise): max |got - golden| / scale per quantity and per iteration; scale = max
+# |golden| of that array, except where noted. Observed values: docs/parity.md, "Against the release
+# itself" (CPU, 2 threads; 1 thread passes too).
+# ----------------------------------------------------------------------------------------------
+# golden trace file -> input type -> bound, for z, m, m_lh, delta_z, y, denoising_cost, class_cost.
+RELEASE_TRACE: Dict[str, Dict[str, float]] = {
+    # float64 twins vs the release with only its float32 artefacts removed: the same equations in
+    # float64, summed in other orders. Observed <= 4.9e-13; the bound is the issue's 1e-11.
+    "release_trace_f64clean": {"binary": 1e-11, "continuous": 1e-11},
+    # float64 twins vs the unmodified release under floatX=float64, which still computes in float32:
+    # binary: its cross-entropy casts to float32, so L(m)'s losses (up to -log 1e-4 = 9.2) carry
+    #   float32 rounding, ~9.2 x 6e-8 = 5e-7 on m_lh (observed 1.2e-6 normwise), which the network
+    #   amplifies over T iterations as it does any rounding (sensitivity table) to 6.5e-6 in z;
+    #   plus the clamped sigmoid (z = 1.0 exactly above 19, off by <= 5.6e-9). 1e-4 = 15x observed.
+    # continuous: no float32 cross-entropy; only v, pos(v), v^2, log v and the constants are float32
+    #   (6e-8 relative each): observed 2.1e-8 (denoising_cost, through log v). 2e-7 = 10x.
+    # A wrong equation moves these quantities by 1e-2 to 1.
+    "release_trace": {"binary": 1e-4, "continuous": 2e-7},
+    # tagger-torch float32 vs the release under floatX=float32 (how the authors ran it): two float32
+    # programs summing in different orders, each off the exact map by float32 rounding amplified as in
+    # the float32 table above. Observed 2.2e-5 (binary, m) and 3.1e-6 (continuous, y); 14x, 16x.
+    "release_trace_float32": {"binary": 3e-4, "continuous": 5e-5},
+}
+# class_error (%) is discrete: it must be equal in every comparison (observed: equal).
+RELEASE_CLASS_ERROR = 0.0
+# Case 5a, d training cost / d parameter, scale = the largest gradient over all parameters.
+# float64 autograd vs f64clean_grads: the issue's 1e-10 (observed 1.4e-13). float32 autograd vs the
+# float32 release: float32 rounding of the forward pass carried through the backward pass (observed
+# 4.5e-5); 5e-4 is ~10x and far below a wrong equation's ~1e-2. The reference has no analytic
+# gradient: its central differences (eps 1e-6) at a few elements err by eps^2 f'''/6 plus rounding
+# |f| 1e-16 / eps (observed 3.3e-8 of the largest gradient, 8.6e-9 absolute); 3e-7 is ~10x.
+RELEASE_GRADIENT = {"float64": 1e-10, "float32": 5e-4, "finite differences": 3e-7}
+# Three Adam steps vs f64clean_params_after_step1/2/3, scale = the largest parameter change. Blocks'
+# Adam divides each element's mean gradient by its RMS, so an element's step carries its gradient's
+# *relative* error: tiny for large gradients, up to ~1e-13 x (largest / own gradient) for small ones.
+# Observed 2.7e-10, 1.3e-10, 1.4e-9 after steps 1, 2, 3 (not within the issue's 1e-10): 2e-8 is
+# ~14x, while any change to the update rule or the gradients moves steps by >= 1e-6 of lr.
+RELEASE_ADAM = 2e-8
+# The training cost before steps 1-3 and after step 3, relative to its value. Before the first step
+# it is the forward pass (observed 1.5e-16); afterwards it inherits the parameters' errors above
+# (observed 2.9e-12 after three steps). 3e-11 is 10x.
+RELEASE_TRAIN_COST = 3e-11
+# float32 Adam steps vs float32_params_after_*, per element, in units of lr x steps taken. Blocks'
+# Adam moves each element by about lr per step whatever its gradient's size, so where float32
+# rounding decides the sign of a near-zero gradient the two runs part by up to 2 lr per step (and
+# the parts feed the next gradients). Observed 0.064, 0.032, 0.16 after steps 1, 2, 3 (0.47 lr after
+# three steps); 1.0 fails a run whose steps go the other way (2 after one step). The float32
+# gradients above are the sharp test.
+RELEASE_ADAM_FLOAT32 = 1.0
+# AMI per sample vs the release's (scikit-learn 0.17.1 accumulates the expected MI in C float):
+# absolute error, the issue's 1e-6 (observed 4.8e-7; both AMIs here compute in float64).
+RELEASE_AMI = 1e-6
