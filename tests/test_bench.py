@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tagger_torch.bench import layer_products, model_flop_per_step
 from tagger_torch.config import from_dict
 from tagger_torch.model import Tagger
+from tagger_torch.precision import cpu_bf16_native, cpu_capability
 from tiny import TINY, invoke
 
 # D = 10, H = 8-6-4, K = 2, T = 2, B = 5: rows K*B = 10
@@ -46,7 +47,7 @@ def test_bench_json_fields(tmp_path, precision):
     result = invoke("bench", "--config", cfg, "--steps", 2, "--warmup", 1, "--device", "cpu",
                     "--precision", precision, "--json")
     assert result.exit_code == 0, result.output
-    r = json.loads(result.output)
+    r = json.loads(result.stdout)
     for key in ("images_per_s", "ms_per_step", "model_gflop_per_step", "achieved_gflops", "peak_gflops",
                 "fraction_of_peak"):
         assert r[key] > 0, key
@@ -54,6 +55,10 @@ def test_bench_json_fields(tmp_path, precision):
     assert r["model_gflop_per_step"] == pytest.approx(model_flop_per_step(from_dict(BENCH_TINY), 20) / 1e9)
     assert r["images_per_s"] == pytest.approx(20 / (r["ms_per_step"] / 1e3))
     assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+    # what the CPU supports, and the one-line warning where bf16 is emulated (tests/test_precision.py)
+    assert (r["cpu_capability"], r["cpu_bf16_native"]) == (cpu_capability(), cpu_bf16_native())
+    slow = precision == "bf16" and not r["cpu_bf16_native"]
+    assert result.stderr.count("no native bf16") == slow, result.stderr
 
 
 def test_bench_table(tmp_path):
