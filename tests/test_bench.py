@@ -1,5 +1,10 @@
-"""`tagger-torch bench`: the FLOP count by hand and against torch's counter, the JSON fields, errors."""
+"""`tagger-torch bench`: the FLOP count by hand and against torch's counter, the JSON fields, errors;
+the command line's OMP_WAIT_POLICY."""
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -80,3 +85,20 @@ def test_bench_bad_inputs(args, message):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("user, seen", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_sets_omp_wait_policy_passive_before_torch_unless_the_user_set_it(user, seen):
+    # the OpenMP runtime reads OMP_WAIT_POLICY when torch is imported: OMP_DISPLAY_ENV prints what it read
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env.update({"OMP_DISPLAY_ENV": "VERBOSE", **({"OMP_WAIT_POLICY": user} if user else {})})
+    code = "import sys; from tagger_torch.cli import main; assert 'torch' not in sys.modules; main()"
+    done = subprocess.run([sys.executable, "-c", code, "bench", "--help"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "OPENMP DISPLAY ENVIRONMENT" not in done.stderr:
+        pytest.skip("this torch's OpenMP runtime does not print OMP_DISPLAY_ENV")
+    assert re.findall(r"OMP_WAIT_POLICY\s*=\s*'(\w+)'", done.stderr) == [seen], done.stderr
+    # libgomp shows an unset policy as PASSIVE too, but spins 300 000 rounds; PASSIVE spins none
+    spin = re.findall(r"GOMP_SPINCOUNT\s*=\s*'(\d+)'", done.stderr)
+    assert not spin or (spin == ["0"]) == (seen == "PASSIVE"), done.stderr
