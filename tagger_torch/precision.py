@@ -17,6 +17,7 @@ import platform
 import subprocess
 import sys
 
+import click
 import torch
 
 from .errors import TaggerError
@@ -97,8 +98,6 @@ def warn_if_slow(precision: str, device: torch.device) -> None:
     """Print `precision_warning` (if any) as one line on stderr."""
     text = precision_warning(precision, device)
     if text:
-        import click
-
         click.echo(text, err=True)
 
 

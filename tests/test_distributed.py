@@ -12,11 +12,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from parity_tests.tolerances import ddp_step_tolerance
 from tagger_torch.config import from_dict
 from tagger_torch.distributed import rank_seed
 from tagger_torch.model import Tagger
 from tagger_torch.optim import BlocksAdam
-from parity_tests.tolerances import ddp_step_tolerance
 from tagger_torch.train import make_train_step
 from tiny import TINY
 
