@@ -17,8 +17,11 @@ float32: the port computes in float32 from the same float32 numbers the referenc
     equation (errors of order 1e-2..1, see test_a_wrong_equation_is_caught) cannot. The CUDA cases use
     the same bounds; they have not yet run on a GPU (docs/parity.md).
 """
+import math
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Sequence
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,38 @@ GRADIENT = Tol(1e-7, 1e-6)
 # observed 5.6e-17. float32: the parameters' own rounding, 2^-24 |p| per step: observed 2.7e-7 on
 # |p| up to ~3.
 ADAM = {"float64": Tol(1e-14, 1e-14), "float32": Tol(1e-7, 1e-6)}
+
+
+# bf16 autocast against fp32, the denoising cost of a forward pass (tests/test_precision.py): each
+# product's operands are rounded to bf16's 8 significant bits (2^-9 relative) on every CPU, and the
+# products are summed in float32 whether the CPU has bf16 dot-product instructions or torch converts
+# the operands, so the error does not depend on the instruction set. Observed 8e-5 relative with
+# AVX2 kernels and with ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE, on 1 and 2 threads.
+BF16_COST = Tol(0.0, 1e-2)
+
+# DDP (tests/test_distributed.py), float32: `world` gloo ranks after one training step against one
+# process that adds the same ranks' gradients g_r and takes one Adam step. Both sides compute each
+# g_r with the same kernels on the same number of threads (the test runs both on one thread: BLAS
+# splits its sums by thread, so a different thread count alone moves W by up to 4.5e-6 = 2e-3 lr).
+# What may still differ is the sum over ranks: DDP's all-reduce adds g_r / world in its own order
+# (buckets, ring), the test adds g_r in rank order. Each side's mean is within (world - 1) 2^-24
+# sum_r |g_r| / world of the exact one (halving is exact and a + b = b + a, so with 2 ranks the two
+# are equal bit for bit; observed: every parameter equal). Adam's first step from zero moments
+# moves a parameter by lr g / (|g| + e), e = epsilon / sqrt(beta2) = 3.2e-7 (BlocksAdam's own
+# names): about +-lr whatever the rounding where |g| >> e, but with slope lr e / (|g| + e)^2, up to
+# lr / e = 6300 at g = 0, where a gradient that is zero up to rounding may move either way by up to
+# ~lr. So per element: |ddp - one process| <= ADAM float32 (the parameter's own rounding)
+# + lr dg e / (max(|g| - dg, 0) + e)^2, dg = the two sides' mean-rounding bounds added.
+def ddp_step_tolerance(param: np.ndarray, grads: Sequence[np.ndarray], lr: float, epsilon: float = 1e-8,
+                       beta2: float = 0.001) -> np.ndarray:
+    """Per-element bound on |DDP - one process| for `param` after one float32 Adam step (see above);
+    grads: that parameter's gradient on each rank."""
+    world = len(grads)
+    g = sum(np.asarray(r, np.float64) for r in grads) / world
+    dg = 2 * (world - 1) * 2.0 ** -24 * sum(np.abs(np.asarray(r, np.float64)) for r in grads) / world
+    e = epsilon / math.sqrt(beta2)
+    adam = ADAM["float32"]
+    return adam.atol + adam.rtol * np.abs(param) + lr * dg * e / (np.maximum(np.abs(g) - dg, 0) + e) ** 2
 
 
 def tolerances(dtype: str) -> Dict[str, Tol]:

@@ -17,7 +17,7 @@ import torch
 
 from .config import TaggerConfig, get_preset, load_config
 from .errors import TaggerError
-from .precision import PRECISIONS, resolve_device, resolve_precision
+from .precision import PRECISIONS, cpu_bf16_native, cpu_capability, resolve_device, resolve_precision, warn_if_slow
 
 
 def layer_products(config: TaggerConfig, rows: int):
@@ -133,6 +133,8 @@ def run_bench(config: TaggerConfig, steps: int, device, precision: str, compile:
         "first_step_s": first_step_s,
         "peak_shape": list(largest),
         "threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(),
+        "cpu_bf16_native": cpu_bf16_native(),
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "steps": steps,
         "shape": {"in_dim": list(config.in_dim), "encoder_proj": list(config.encoder_proj),
@@ -157,6 +159,7 @@ def bench_command(preset, config_path, steps, warmup, device, precision, compile
     config = load_config(config_path, get_preset(preset)) if config_path else get_preset(preset)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
+    warn_if_slow(prec, dev)
     r = run_bench(config, steps, dev, prec, compile_, warmup=warmup)
     if as_json:
         click.echo(json.dumps(r))

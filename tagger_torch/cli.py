@@ -3,13 +3,21 @@
 Each verb lives in the module that implements it and is imported only when that verb runs, so
 `tagger-torch --help` and `make-dataset` do not pay for importing torch. A `TaggerError` (bad
 input) becomes one line on stderr and exit status 2, with no traceback.
+
+OpenMP threads that wait by spinning lose most of their speed when another process keeps a core
+busy (docs/speed.md, "Shared CPUs"), so the command line asks for OMP_WAIT_POLICY=PASSIVE unless
+the user set OMP_WAIT_POLICY. The OpenMP runtime reads it once, when torch is imported, so it is
+set here, before any verb imports torch (tagger_torch/__init__ imports no torch).
 """
 import importlib
+import os
 import sys
 
 import click
 
 from .errors import TaggerError
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any import of torch (none above)
 
 # verb -> "module:attribute" of a click.Command
 COMMANDS = {

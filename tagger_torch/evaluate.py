@@ -142,17 +142,18 @@ def evaluate_model(model, hdf5: str, split: str = "test", n_groups: Optional[int
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and m0 draws.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "tf32")), default="auto", show_default=True,
-              help="auto: fp32 (bf16 is faster but opt-in, docs/speed.md).")
+              help="auto: fp32 (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
 def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
     from .checkpoint import load_model, write_text
-    from .precision import resolve_device, resolve_precision
+    from .precision import resolve_device, resolve_precision, warn_if_slow
 
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
     dev = resolve_device(device)
     config, model = load_model(run, params, config_path, device=dev)
     precision = resolve_precision(precision, dev)
+    warn_if_slow(precision, dev)
     result = evaluate_model(model, hdf5, split, n_groups=groups, n_iterations=iterations, seed=seed,
                             progress=os.isatty(2), precision=precision)
     click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "

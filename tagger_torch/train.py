@@ -368,10 +368,12 @@ class Trainer:
             if load_from is not None:
                 loaded = self.model.load_params(load_npz(ckpt.resolve_params_path(load_from)), subset=True)
                 self.echo(f"loaded {len(loaded)} of {len(self.model.shapes)} parameters from {load_from}")
-        from .precision import default_compile, resolve_precision
+        from .precision import default_compile, resolve_precision, warn_if_slow
 
         gflop_per_step = model_flop_per_step(config, config.batch_size) / 1e9
         self.precision = resolve_precision(precision, device)
+        if self.rank == 0:
+            warn_if_slow(self.precision, device)
         if compile is None:
             steps_ahead = config.num_epochs * self.steps_per_epoch - (self.epoch * self.steps_per_epoch + self.step)
             compile = default_compile(steps_ahead * gflop_per_step)
@@ -588,8 +590,8 @@ def _labeled_samples(value: Optional[str]):
               "names the model lacks are ignored, shapes are checked (stage 2).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "tf32")), default="auto", show_default=True,
-              help="auto: fp32 (bf16 runs 1.9x faster on AVX-512-BF16 CPUs but is opt-in, docs/speed.md); "
-              "with --resume: the run's own.")
+              help="auto: fp32 (bf16 runs 1.9x faster on AVX-512-BF16 CPUs, ~20x slower on CPUs without "
+              "native bf16, and is opt-in, docs/speed.md); with --resume: the run's own.")
 @click.option("--compile/--no-compile", "compile_", default=None,
               help="torch.compile the training step. Default: when the run ahead repays compiling "
               "(about a minute on CPU); with --resume: the run's own.")

@@ -1,5 +1,10 @@
-"""`tagger-torch bench`: the FLOP count by hand and against torch's counter, the JSON fields, errors."""
+"""`tagger-torch bench`: the FLOP count by hand and against torch's counter, the JSON fields, errors;
+the command line's OMP_WAIT_POLICY."""
 import json
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,6 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tagger_torch.bench import layer_products, model_flop_per_step
 from tagger_torch.config import from_dict
 from tagger_torch.model import Tagger
+from tagger_torch.precision import cpu_bf16_native, cpu_capability
 from tiny import TINY, invoke
 
 # D = 10, H = 8-6-4, K = 2, T = 2, B = 5: rows K*B = 10
@@ -46,7 +52,7 @@ def test_bench_json_fields(tmp_path, precision):
     result = invoke("bench", "--config", cfg, "--steps", 2, "--warmup", 1, "--device", "cpu",
                     "--precision", precision, "--json")
     assert result.exit_code == 0, result.output
-    r = json.loads(result.output)
+    r = json.loads(result.stdout)
     for key in ("images_per_s", "ms_per_step", "model_gflop_per_step", "achieved_gflops", "peak_gflops",
                 "fraction_of_peak"):
         assert r[key] > 0, key
@@ -54,6 +60,10 @@ def test_bench_json_fields(tmp_path, precision):
     assert r["model_gflop_per_step"] == pytest.approx(model_flop_per_step(from_dict(BENCH_TINY), 20) / 1e9)
     assert r["images_per_s"] == pytest.approx(20 / (r["ms_per_step"] / 1e3))
     assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+    # what the CPU supports, and the one-line warning where bf16 is emulated (tests/test_precision.py)
+    assert (r["cpu_capability"], r["cpu_bf16_native"]) == (cpu_capability(), cpu_bf16_native())
+    slow = precision == "bf16" and not r["cpu_bf16_native"]
+    assert result.stderr.count("no native bf16") == slow, result.stderr
 
 
 def test_bench_table(tmp_path):
@@ -75,3 +85,20 @@ def test_bench_bad_inputs(args, message):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("user, seen", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_sets_omp_wait_policy_passive_before_torch_unless_the_user_set_it(user, seen):
+    # the OpenMP runtime reads OMP_WAIT_POLICY when torch is imported: OMP_DISPLAY_ENV prints what it read
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env.update({"OMP_DISPLAY_ENV": "VERBOSE", **({"OMP_WAIT_POLICY": user} if user else {})})
+    code = "import sys; from tagger_torch.cli import main; assert 'torch' not in sys.modules; main()"
+    done = subprocess.run([sys.executable, "-c", code, "bench", "--help"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    if "OPENMP DISPLAY ENVIRONMENT" not in done.stderr:
+        pytest.skip("this torch's OpenMP runtime does not print OMP_DISPLAY_ENV")
+    assert re.findall(r"OMP_WAIT_POLICY\s*=\s*'(\w+)'", done.stderr) == [seen], done.stderr
+    # libgomp shows an unset policy as PASSIVE too, but spins 300 000 rounds; PASSIVE spins none
+    spin = re.findall(r"GOMP_SPINCOUNT\s*=\s*'(\d+)'", done.stderr)
+    assert not spin or (spin == ["0"]) == (seen == "PASSIVE"), done.stderr
