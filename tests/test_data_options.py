@@ -3,6 +3,8 @@
 Both leave the standard files as they were: without them, or with `--n-shapes 3`, the bytes are those of
 the plain command.
 """
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -93,13 +95,12 @@ def test_n_shapes_file_summary_and_evaluate(tmp_path, n_shapes):
     assert summary.exit_code == 0 and f"mask groups  {n_shapes}" in summary.stdout
     # an untrained tiny Tagger scored on it: AMI over the file's n_shapes true groups
     config = tmp_path / "tiny.json"
-    config.write_text('{"encoder_proj": %s, "n_groups": %d, "valid_batch_size": 10}'
-                      % (TINY["encoder_proj"], TINY["n_groups"]))
+    config.write_text(json.dumps({"encoder_proj": TINY["encoder_proj"], "n_groups": TINY["n_groups"],
+                                  "valid_batch_size": 10}))
     assert run("init-params", "--config", config, "--out", tmp_path / "p.npz").exit_code == 0
     scored = run("evaluate", "--params", tmp_path / "p.npz", "--config", config, "--hdf5", out,
                  "--iterations", 2, "--groups", 4, "--device", "cpu", "--out", tmp_path / "m.json")
     assert scored.exit_code == 0, scored.output
-    import json
     scores = json.loads((tmp_path / "m.json").read_text())
     assert scores["n_examples"] == 20 and len(scores["ami"]) == 2
     assert all(np.isfinite(scores["ami"])) and all(np.isfinite(scores["ari"]))

@@ -27,7 +27,6 @@ DESCRIPTION = ("Shapes: binary 20x20 images with three random shapes each (7x7 s
                "data/shapes.py draws them (numpy RandomState(265076)).")
 
 
-
 def description(n_shapes: int = N_SHAPES) -> str:
     """The file's `description` attribute: DESCRIPTION itself for the standard three shapes."""
     if n_shapes == N_SHAPES:
