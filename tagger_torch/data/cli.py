@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 
 from ..errors import TaggerError
-from . import freq20, shapes
+from . import freq20, permute, shapes
 from .h5layout import atomic_output, dataset_info, open_fuel_file, scan_rows, write_fuel_file
 from .mnist import load_mnist
 
@@ -30,7 +30,13 @@ def _count(name):
 @_count("--n-valid")
 @_count("--n-test")
 @_count("--n-single")
-def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single):
+@click.option("--n-shapes", type=int, default=None,
+              help=f"shapes only: shapes per image in train/valid/test, and mask groups "
+                   f"({shapes.MIN_SHAPES}..{shapes.MAX_SHAPES}; default {shapes.N_SHAPES}, the standard file)")
+@click.option("--permute-seed", type=int, default=None,
+              help="permute the pixels of every image by RandomState(SEED).permutation(D) "
+                   "(features and masks alike; docs/permutation.md)")
+def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single, n_shapes, permute_seed):
     """Generate data set NAME (shapes, freq20-1mnist, freq20-2mnist) as the release did (SPEC 9)."""
     name = name.lower()
     started = time.time()
@@ -39,20 +45,37 @@ def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single):
         raise TaggerError("--mnist applies to the freq20 data sets only")
     if name != "shapes" and n_single is not None:
         raise TaggerError("--n-single applies to the shapes data set only")
+    if name != "shapes" and n_shapes is not None:
+        raise TaggerError("--n-shapes applies to the shapes data set only")
+    if n_shapes is not None and not shapes.MIN_SHAPES <= n_shapes <= shapes.MAX_SHAPES:
+        raise TaggerError(f"--n-shapes must be between {shapes.MIN_SHAPES} and {shapes.MAX_SHAPES} "
+                          f"(got {n_shapes}; one-shape images are the 'single' split)")
+    if permute_seed is not None and not 0 <= permute_seed < 2**32:
+        raise TaggerError(f"--permute-seed must be between 0 and 2**32 - 1 (got {permute_seed})")
     with atomic_output(out) as tmp:  # fails early on an unwritable --out
         if name == "shapes":
             sizes["single"] = n_single
             kwargs = {f"n_{s}": shapes.SPLIT_SIZES[s] if n is None else n for s, n in sizes.items()}
-            splits, description = shapes.generate_shapes(**kwargs), shapes.DESCRIPTION
+            n_shapes = shapes.N_SHAPES if n_shapes is None else n_shapes
+            splits = shapes.generate_shapes(**kwargs, n_shapes=n_shapes)
+            description = shapes.description(n_shapes)
         else:
             kwargs = {f"n_{s}": freq20.SPLIT_SIZES[s] if n is None else n for s, n in sizes.items()}
             mnist = load_mnist(mnist_source)
             splits, description = freq20.generate_freq20(mnist, n_digits=int(name[7]), **kwargs), None
+        perm = None
+        if permute_seed is not None:
+            features = next(iter(splits.values()))["features"]  # (N, *in_dim)
+            perm = permute.pixel_permutation(permute_seed, int(np.prod(features.shape[1:])))
+            splits = permute.permute_splits(splits, perm)
         with h5py.File(tmp, "w") as f:
             write_fuel_file(f, splits, description)
+            if perm is not None:
+                permute.write_permutation(f, permute_seed, perm)
     size_mb = os.path.getsize(out) / 2**20
     counts = ", ".join(f"{split} {len(next(iter(s.values())))}" for split, s in splits.items())
-    click.echo(f"wrote {out} ({counts}; {size_mb:.1f} MiB, {time.time() - started:.1f} s)")
+    permuted = "" if perm is None else f"; pixels permuted, seed {permute_seed}"
+    click.echo(f"wrote {out} ({counts}; {size_mb:.1f} MiB, {time.time() - started:.1f} s{permuted})")
 
 
 def split_statistics(path: str, split: str, has_mask: bool):
@@ -91,6 +114,11 @@ def data_summary(path, input_type):
               else "none (targets all zero)" if "targets" in info.sources else "none")
     click.echo(f"  labels       {labels}")
     click.echo(f"  mask groups  {info.n_mask_groups if info.n_mask_groups is not None else 'none'}")
+    with h5py.File(path, "r") as f:
+        permutation = permute.read_permutation(f)
+    if permutation is not None:
+        click.echo(f"  pixels       permuted: RandomState({permutation[0]}).permutation({len(permutation[1])}) "
+                   f"(attribute {permute.PERM_ATTR}; features and masks alike)")
     for split in info.splits:
         mean_pixel, owners = split_statistics(path, split, info.n_mask_groups is not None)
         line = f"  {split:<12} mean pixel {mean_pixel:.4f}"

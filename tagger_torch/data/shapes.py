@@ -4,6 +4,11 @@ Binary 20x20 images with three shapes each (a 7x7 square ring, an up-triangle an
 down-triangle, 7x12), drawn from the legacy generator `RandomState(265076)` in the order
 train, valid, test, single (one shape per image), so the files are bit-for-bit reproducible and
 a smaller file's train images are the first train images of the full file.
+
+`n_shapes` is the release's own `nr_shapes` (3 in its file): shapes per image in train, valid and
+test, and the number of mask groups of every split (`single` included), with 1/n_shapes for the
+background, and n_shapes + 1 rows of `codes`. Other values give the paper's Figure 4a test sets
+(2 or 4 shapes); 3 gives the standard file byte for byte.
 """
 from __future__ import annotations
 
@@ -15,10 +20,20 @@ from tqdm import tqdm
 SEED = 265076
 WIDTH = HEIGHT = 20
 N_SHAPES = 3
+MIN_SHAPES, MAX_SHAPES = 2, 10  # `--n-shapes` bounds (docs/data.md: why)
 SPLIT_SIZES = {"train": 50000, "valid": 10000, "test": 10000, "single": 10000}
 DESCRIPTION = ("Shapes: binary 20x20 images with three random shapes each (7x7 square ring, 7x12 up- and "
                "down-triangle); split 'single' has one shape per image. Drawn as the Tagger release's "
                "data/shapes.py draws them (numpy RandomState(265076)).")
+
+
+def description(n_shapes: int = N_SHAPES) -> str:
+    """The file's `description` attribute: DESCRIPTION itself for the standard three shapes."""
+    if n_shapes == N_SHAPES:
+        return DESCRIPTION
+    return DESCRIPTION.replace("three random shapes each", f"{n_shapes} random shapes each (--n-shapes "
+                               f"{n_shapes}; the standard file has three)")
+
 
 SQUARE = np.ones((7, 7), dtype=bool)
 SQUARE[2:5, 2:5] = False  # a ring with a 2-pixel border
@@ -70,26 +85,29 @@ def group_masks(group: np.ndarray, n_groups: int = N_SHAPES) -> np.ndarray:
 
 
 def generate_shapes(n_train: int = 50000, n_valid: int = 10000, n_test: int = 10000,
-                    n_single: int = 10000, seed: int = SEED,
-                    progress: bool = True) -> Dict[str, Dict[str, np.ndarray]]:
-    """All splits: {split: {'features' (N,400) float32, 'mask' (N,3,400) float32,
-    'targets' (N,1) uint8 zeros, 'codes' (N,4,400) uint8 zeros}} in the release's source order."""
+                    n_single: int = 10000, seed: int = SEED, progress: bool = True,
+                    n_shapes: int = N_SHAPES) -> Dict[str, Dict[str, np.ndarray]]:
+    """All splits: {split: {'features' (N,400) float32, 'mask' (N,n_shapes,400) float32,
+    'targets' (N,1) uint8 zeros, 'codes' (N,n_shapes+1,400) uint8 zeros}} in the release's source
+    order. n_shapes: the release's `nr_shapes` (see the module's docstring); `single` keeps one."""
+    if not MIN_SHAPES <= n_shapes <= MAX_SHAPES:
+        raise ValueError(f"n_shapes must be in [{MIN_SHAPES}, {MAX_SHAPES}] (got {n_shapes})")
     rng = np.random.RandomState(seed)
     sizes = {"train": n_train, "valid": n_valid, "test": n_test, "single": n_single}
     splits = {}
     with tqdm(total=sum(sizes.values()), desc="shapes", unit="img", disable=None if progress else True,
               leave=False) as bar:
         for split, n in sizes.items():
-            n_shapes = 1 if split == "single" else N_SHAPES
+            per_image = 1 if split == "single" else n_shapes
             pixels = np.zeros((n, HEIGHT, WIDTH), dtype=np.float32)
             group = np.zeros((n, HEIGHT, WIDTH), dtype=np.uint8)
             for i in range(n):
-                pixels[i], group[i] = shapes_image(rng, n_shapes)
+                pixels[i], group[i] = shapes_image(rng, per_image)
                 bar.update()
             splits[split] = {
                 "features": pixels.reshape(n, HEIGHT * WIDTH),
-                "mask": group_masks(group),
+                "mask": group_masks(group, n_shapes),
                 "targets": np.zeros((n, 1), dtype=np.uint8),
-                "codes": np.zeros((n, N_SHAPES + 1, HEIGHT * WIDTH), dtype=np.uint8),
+                "codes": np.zeros((n, n_shapes + 1, HEIGHT * WIDTH), dtype=np.uint8),
             }
     return splits
