@@ -38,7 +38,7 @@ def test_forward_cuda(case, dtype):
 def test_a_wrong_equation_is_caught(monkeypatch):
     """The suite is not vacuous: a port that "fixes" the v^2 quirk of L(m) (SPEC 4a) fails, and the
     message names the quantity and the iteration."""
-    import tagger_torch.model as port
+    import tagger_torch.tagger as port
 
     def fixed_group_likelihood(x_tilde, z, config, v):
         n = config.input_noise ** 2 + v  # v instead of the release's v^2

@@ -125,7 +125,7 @@ def test_trace_against_release(case, golden, run):
 def test_a_wrong_equation_fails_against_the_release(monkeypatch):
     """Not vacuous: a port that "fixes" the s^2 + v^2 quirk of L(m) (SPEC 4a) to s^2 + v fails, and the
     message names the golden file, the quantity and the iteration."""
-    import tagger_torch.model as port
+    import tagger_torch.tagger as port
 
     def fixed_group_likelihood(x_tilde, z, config, v):
         n = config.input_noise ** 2 + v  # v instead of the release's v^2

@@ -8,46 +8,23 @@ import functools
 import sys
 
 import click
-import numpy as np
 
 from tagger_torch.config import load_config
 from tagger_torch.errors import TaggerError
+from tagger_torch.files import save_npz
+from tagger_torch.inputs import check_params, load_trace_inputs, read_params
 
+from .model import forward
 from .params import init_params as init_params_fn
-from .params import load_params, save_params
-from .tagger import forward
-
-NOISE_ARRAYS = ("m_init", "corruption")
+from .params import param_shapes
 
 
-def load_array(path, what):
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise TaggerError(f"{what} file not found: {path}") from None
-    except (OSError, ValueError) as e:
-        raise TaggerError(f"cannot read {what} file {path}: {e}") from None
-
-
-def load_noise(path, config):
-    """The noise file: m_init (K, B, D) N(0,1) draws; optional corruption (B, D) (SPEC 1, 3)."""
-    noise = load_array(path, "noise")
-    if not isinstance(noise, np.lib.npyio.NpzFile):
-        raise TaggerError(f"noise file {path} must be an .npz holding m_init and optionally corruption")
-    with noise:
-        unknown = sorted(set(noise.files) - set(NOISE_ARRAYS))
-        if unknown:
-            raise TaggerError(f"unknown array(s) in noise file {path}: {', '.join(unknown)}"
-                              f" (known: {', '.join(NOISE_ARRAYS)})")
-        if "m_init" not in noise.files:
-            raise TaggerError(f"noise file {path} has no array 'm_init' (K, B, D)")
-        m_init = noise["m_init"]
-        corruption = noise["corruption"] if "corruption" in noise.files else None
-    if m_init.ndim != 3 or m_init.shape[0] != config.n_groups:
-        raise TaggerError(f"m_init has shape {m_init.shape}, expected (K, B, D) with K = n_groups = {config.n_groups}")
-    if corruption is not None and config.input_type == "binary" and not np.all((corruption == 0) | (corruption == 1)):
-        raise TaggerError("corruption must hold bit-flip indicators 0/1 for binary inputs")
-    return m_init, corruption
+def reference_config(path):
+    """A config file's Tagger config; the reference implements Tagger only."""
+    config = load_config(path)
+    if config.model != "tagger":
+        raise TaggerError(f"the NumPy reference implements Tagger only; {path} has model '{config.model}'")
+    return config
 
 
 def main_guard(fn):
@@ -74,10 +51,8 @@ def main():
 @main_guard
 def init_params(config_path, seed, out):
     """Release-order initial parameters (SPEC 7)."""
-    config = load_config(config_path)
-    params = init_params_fn(config, config.seed if seed is None else seed)
-    with open(out, "wb") as f:
-        save_params(f, params)
+    config = reference_config(config_path)
+    save_npz(out, init_params_fn(config, config.seed if seed is None else seed))
 
 
 @main.command("trace")
@@ -90,13 +65,8 @@ def init_params(config_path, seed, out):
 @main_guard
 def trace(config_path, params_path, input_path, noise_path, out, labels_path):
     """One forward pass with every intermediate saved (docs/architecture.md, "Trace files")."""
-    config = load_config(config_path)
-    params = load_params(params_path, config)
-    x = load_array(input_path, "input")
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
-        raise TaggerError(f"input {input_path} must be a numeric .npy array")
-    m_init, corruption = load_noise(noise_path, config)
-    labels = None if labels_path is None else load_array(labels_path, "labels")
+    config = reference_config(config_path)
+    params = check_params(read_params(params_path), param_shapes(config))
+    x, m_init, corruption, labels = load_trace_inputs(config, input_path, noise_path, labels_path)
     result = forward(params, config, x, m_init, corruption=corruption, labels=labels)
-    with open(out, "wb") as f:
-        np.savez(f, **result)
+    save_npz(out, result, dtype=None, compressed=False)

@@ -1,24 +1,13 @@
-"""Costs and metrics (SPEC section 6) in plain NumPy, float64.
+"""Costs (SPEC section 6) in plain NumPy, float64, twins of `tagger_torch.costs`.
 
 denoising_cost is eq. (1) / [A1.8]; the classification head follows the release's
-`compute_classification_cost_and_error`; ami_score follows its `ami_score_op`.
+`compute_classification_cost_and_error`.
 """
 import numpy as np
-from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
-SOFT_CLIP_EPS = 1e-4  # soft_clip epsilon of the binary cross-entropy
-MASK_EPS = 1e-5  # added to m_k inside the log of the continuous cost
-AMI_MASK_THRESHOLD = 0.9  # pixels whose largest true mask value is above this count for AMI/ARI
+from tagger_torch.constants import MASK_EPS
 
-
-def soft_clip(a, eps=SOFT_CLIP_EPS):
-    """SPEC 4a: soft_clip(a) = a (1 - 2e) + e, maps [0, 1] into [e, 1 - e]."""
-    return a * (1.0 - 2.0 * eps) + eps
-
-
-def binary_cross_entropy(c, target):
-    """-(t log c + (1 - t) log(1 - c)), elementwise (Theano's binary_crossentropy)."""
-    return -(target * np.log(c) + (1.0 - target) * np.log(1.0 - c))
+from .ops import binary_cross_entropy, soft_clip
 
 
 def denoising_cost(x, z, m, config, v=None):
@@ -103,32 +92,3 @@ def classification_error(P, labels):
             matches = sum(int(t == c) for t in ranked[:M] for c in labels[n])
             errors[n] = 1.0 - matches / M
     return float(errors.mean() * 100.0)
-
-
-def _labelings(masks_true, m):
-    """Per example, (true labels, predicted labels) of the pixels whose largest true mask value > 0.9."""
-    masks_true = np.asarray(masks_true)
-    m = np.asarray(m)
-    B = masks_true.shape[0]
-    masks_true = masks_true.reshape(B, masks_true.shape[1], -1)  # (B, G, D)
-    m = m.reshape(m.shape[0], m.shape[1], -1)  # (K, B, D)
-    for n in range(B):
-        s = masks_true[n]  # (G, D)
-        keep = s.max(axis=0) > AMI_MASK_THRESHOLD
-        yield s.argmax(axis=0)[keep], m[:, n, :].argmax(axis=0)[keep]
-
-
-def ami_score(masks_true, m):
-    """SPEC 6 (Table 1): adjusted mutual information per example, scikit-learn 0.17's normalisation.
-
-    masks_true: (B, G, D) (or (B, G, *in_dim)) true masks; true label of a pixel = argmax over G.
-    m: (K, B, D) (or (K, B, *in_dim)) predicted masks; predicted label = argmax_k m_k.
-    Only pixels whose largest true mask value is > 0.9 count.
-    Returns (B,) scores of adjusted_mutual_info_score(..., average_method='max').
-    """
-    return np.array([adjusted_mutual_info_score(t, p, average_method="max") for t, p in _labelings(masks_true, m)])
-
-
-def ari_score(masks_true, m):
-    """Adjusted Rand index per example on the same pixels and labels as `ami_score`. Returns (B,)."""
-    return np.array([adjusted_rand_score(t, p) for t, p in _labelings(masks_true, m)])

@@ -1,7 +1,7 @@
 """Tagger (Greff et al., NIPS 2016) in PyTorch.
 
 Importing the package is cheap: torch is imported by the submodules that need it
-(`tagger_torch.model`, `tagger_torch.train`, ...), not here.
+(`tagger_torch.model`, `tagger_torch.training`, ...), not here.
 """
 from .config import PRESETS, TaggerConfig, get_preset, load_config
 from .errors import TaggerError

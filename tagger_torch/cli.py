@@ -1,8 +1,9 @@
 """`tagger-torch`: the command line.
 
-Each verb lives in the module that implements it and is imported only when that verb runs, so
-`tagger-torch --help` and `make-dataset` do not pay for importing torch. A `TaggerError` (bad
-input) becomes one line on stderr and exit status 2, with no traceback.
+Each verb lives in a module of `tagger_torch.commands` and is imported only when that verb runs;
+the verbs' one-line help is listed here, so `tagger-torch --help` and `make-dataset` do not pay for
+importing torch. A `TaggerError` (bad input) becomes one line on stderr and exit status 2, with no
+traceback.
 
 OpenMP threads that wait by spinning lose most of their speed when another process keeps a core
 busy (docs/speed.md, "Shared CPUs"), so the command line asks for OMP_WAIT_POLICY=PASSIVE unless
@@ -19,16 +20,24 @@ from .errors import TaggerError
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any import of torch (none above)
 
-# verb -> "module:attribute" of a click.Command
+# verb -> ("module:attribute" of its click.Command, its one-line help for `tagger-torch --help`)
 COMMANDS = {
-    "make-dataset": "tagger_torch.data.cli:make_dataset",
-    "data-summary": "tagger_torch.data.cli:data_summary",
-    "init-params": "tagger_torch.commands:init_params",
-    "trace": "tagger_torch.commands:trace",
-    "train": "tagger_torch.train:train_command",
-    "evaluate": "tagger_torch.evaluate:evaluate_command",
-    "visualize": "tagger_torch.visualize:visualize_command",
-    "bench": "tagger_torch.bench:bench_command",
+    "make-dataset": ("tagger_torch.commands.data:make_dataset",
+                     "Generate data set NAME (shapes, freq20-1mnist, freq20-2mnist) as the release did."),
+    "data-summary": ("tagger_torch.commands.data:data_summary",
+                     "Describe the data file PATH (the release's layout)."),
+    "init-params": ("tagger_torch.commands.audit:init_params",
+                    "Write the release's initial parameters (SPEC 7), one array per name."),
+    "trace": ("tagger_torch.commands.audit:trace",
+              "Run one forward pass and save every intermediate."),
+    "train": ("tagger_torch.commands.train:train_command",
+              "Train on an HDF5 data set with the release's protocol (SPEC 7)."),
+    "evaluate": ("tagger_torch.commands.evaluate:evaluate_command",
+                 "Score a trained model per iteration (Table 1)."),
+    "visualize": ("tagger_torch.commands.visualize:visualize_command",
+                  "Draw Tagger's groups and reconstructions per iteration (Figure 4)."),
+    "bench": ("tagger_torch.commands.bench:bench_command",
+              "Time training steps against the matmul rate."),
 }
 
 
@@ -39,8 +48,13 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
-        module, attr = COMMANDS[name].split(":")
+        module, attr = COMMANDS[name][0].split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        """The verbs with their one-line help from COMMANDS, without importing their modules."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
     def invoke(self, ctx):
         try:

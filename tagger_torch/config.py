@@ -1,7 +1,10 @@
-"""Tagger's configuration: the release's field names, validated, with the release runners as presets.
+"""Configurations: one frozen dataclass per model, validated, the release runners as presets, and the
+one rule that resolves a run's config from a preset, a config file and the command's flags.
 
-Pure Python (no torch import) so that the NumPy reference's command line reads the same JSON files.
-SPEC section 7 gives the runners' values.
+Pure Python (no torch), so that the NumPy reference's command line reads the same JSON files.
+A config file's `model` field picks its class through the registry (`tagger_torch.models.MODELS`);
+a file without it is Tagger's, as every file written before the field existed. Tagger's fields keep
+the release's names; SPEC section 7 gives the runners' values.
 """
 from __future__ import annotations
 
@@ -9,27 +12,25 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import TaggerError
+from .models import MODELS, config_class
 
 INPUT_TYPES = ("binary", "continuous")
 NORMS = ("batch", "layer")
 
 
 @dataclass(frozen=True)
-class TaggerConfig:
-    # --- model (SPEC sections 1-6); `trace` reads these ---
+class RunConfig:
+    """The fields every model's config has: the model type, the inputs' shape and the training protocol.
+
+    The Trainer reads only these, `input_size`, and for models that read labels `uses_labels`,
+    `objects_per_sample` and `n_classes`. A model's config class adds its own fields after them.
+    """
+
+    model: str = "tagger"  # the model type (tagger_torch.models.MODELS); a file without it is Tagger's
     in_dim: Tuple[int, ...] = (400,)  # shape of one input example; D = prod(in_dim)
-    input_type: str = "binary"  # 'binary' (bit-flip noise, Bernoulli q) or 'continuous' (Gaussian)
-    n_groups: int = 4  # K, the number of groups
-    n_iterations: int = 3  # T, the number of TAG iterations
-    encoder_proj: Tuple[int, ...] = (2000, 1000, 500)  # Ladder layer sizes H0..HL (HL = 11 with classes)
-    input_noise: float = 0.2  # p (flip probability) for binary, s (noise std) for continuous inputs
-    zhat_init_value: float = 0.26  # z0, the initial reconstruction (the data's mean pixel)
-    class_cost_x: float = 0.0  # weight of the classification cost in the training cost; 0 = none
-    objects_per_sample: int = 1  # digits per image for the classification head (1 or 2)
-    norm: str = "batch"  # 'batch' (the release) or 'layer' (the paper's Tagger*, SPEC 8)
     # --- training (SPEC section 7); ignored by `trace` ---
     lr: float = 0.0004  # Adam learning rate (constant)
     batch_size: int = 100  # training minibatch; BN statistics are per minibatch
@@ -44,91 +45,145 @@ class TaggerConfig:
         return int(math.prod(self.in_dim))
 
     @property
-    def n_classes(self) -> int:
-        """Classes scored by the head: the top layer's units less the 'no class' unit."""
-        return self.encoder_proj[-1] - 1
+    def uses_labels(self) -> bool:
+        """Whether training reads the labelled stream (and the data must hold labels)."""
+        return False
 
-    def replace(self, **changes: Any) -> "TaggerConfig":
+    def replace(self, **changes: Any) -> "RunConfig":
         """A validated copy with some fields changed (None values are ignored)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         return from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> Dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["in_dim"] = list(self.in_dim)
-        d["encoder_proj"] = list(self.encoder_proj)
-        return d
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
+    def check_data(self, info, split: str = "train", training: bool = True) -> None:
+        """TaggerError unless the data file described by `info` (tagger_torch.data.DatasetInfo) fits:
+        the same input size D and the split; for training also labels when the model reads them."""
+        D = int(math.prod(info.in_dim))
+        if D != self.input_size:
+            raise TaggerError(f"the config's in_dim {list(self.in_dim)} (D={self.input_size}) does not match "
+                              f"the inputs of {info.path}: {list(info.in_dim)} (D={D})")
+        if split not in info.splits:
+            raise TaggerError(f"{info.path} has no split '{split}' (it has: {', '.join(info.splits)})")
+        if training and self.uses_labels:
+            if not info.has_labels:
+                raise TaggerError(f"the config classifies but {info.path} has no labels ('targets')")
+            if info.objects_per_sample < self.objects_per_sample:
+                raise TaggerError(f"the config has objects_per_sample={self.objects_per_sample} but the targets "
+                                  f"of {info.path} have {info.objects_per_sample} column(s)")
+
     def __post_init__(self):
-        _validate(self)
+        self._validate()
+
+    def _bad(self, name: str, why: str):
+        raise TaggerError(f"config field '{name}' {why} (got {getattr(self, name)!r})")
+
+    def _validate(self) -> None:
+        if self.model not in MODELS:
+            self._bad("model", f"must be one of {tuple(MODELS)}")
+        if MODELS[self.model][0] != f"{type(self).__module__}:{type(self).__name__}":
+            self._bad("model", f"names a model whose config is not {type(self).__name__}")
+        if not self.in_dim or any((not isinstance(d, int)) or d <= 0 for d in self.in_dim):
+            self._bad("in_dim", "must be a non-empty list of positive integers")
+        for name in ("batch_size", "valid_batch_size", "num_epochs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                self._bad(name, "must be a positive integer")
+        if self.lr <= 0:
+            self._bad("lr", "must be > 0")
+        if self.labeled_samples is not None and (not isinstance(self.labeled_samples, int) or self.labeled_samples < 1):
+            self._bad("labeled_samples", "must be a positive integer or null")
 
 
-FIELDS = tuple(f.name for f in dataclasses.fields(TaggerConfig))
+@dataclass(frozen=True)
+class TaggerConfig(RunConfig):
+    """Tagger (SPEC sections 1-6, 8) with the release's field names; `trace` reads these."""
+
+    input_type: str = "binary"  # 'binary' (bit-flip noise, Bernoulli q) or 'continuous' (Gaussian)
+    n_groups: int = 4  # K, the number of groups
+    n_iterations: int = 3  # T, the number of TAG iterations
+    encoder_proj: Tuple[int, ...] = (2000, 1000, 500)  # Ladder layer sizes H0..HL (HL = 11 with classes)
+    input_noise: float = 0.2  # p (flip probability) for binary, s (noise std) for continuous inputs
+    zhat_init_value: float = 0.26  # z0, the initial reconstruction (the data's mean pixel)
+    class_cost_x: float = 0.0  # weight of the classification cost in the training cost; 0 = none
+    objects_per_sample: int = 1  # digits per image for the classification head (1 or 2)
+    norm: str = "batch"  # 'batch' (the release) or 'layer' (the paper's Tagger*, SPEC 8)
+
+    @property
+    def n_classes(self) -> int:
+        """Classes scored by the head: the top layer's units less the 'no class' unit."""
+        return self.encoder_proj[-1] - 1
+
+    @property
+    def uses_labels(self) -> bool:
+        return self.class_cost_x > 0
+
+    def check_data(self, info, split: str = "train", training: bool = True) -> None:
+        """As `RunConfig.check_data`; for training a binary model also needs binary data."""
+        super().check_data(info, split, training)
+        if training and self.input_type == "binary" and info.input_type != "binary":
+            raise TaggerError(f"the config says input_type 'binary' but {info.path} holds values other than 0 and 1")
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.input_type not in INPUT_TYPES:
+            self._bad("input_type", f"must be one of {INPUT_TYPES}")
+        if self.norm not in NORMS:
+            self._bad("norm", f"must be one of {NORMS}")
+        for name in ("n_groups", "n_iterations"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                self._bad(name, "must be a positive integer")
+        if len(self.encoder_proj) < 2 or any((not isinstance(h, int)) or h <= 0 for h in self.encoder_proj):
+            self._bad("encoder_proj", "must list at least two positive layer sizes (H0 .. HL)")
+        if self.input_type == "binary" and not 0.0 <= self.input_noise < 0.5:
+            self._bad("input_noise", "must be a flip probability in [0, 0.5) for binary inputs")
+        if self.input_type == "continuous" and self.input_noise < 0:
+            self._bad("input_noise", "must be a non-negative noise std for continuous inputs")
+        if self.objects_per_sample not in (1, 2):
+            self._bad("objects_per_sample", "must be 1 or 2")
+        if self.class_cost_x < 0:
+            self._bad("class_cost_x", "must be >= 0")
+        if self.class_cost_x > 0 and self.encoder_proj[-1] < 2:
+            self._bad("encoder_proj", "must end with n_classes + 1 units when class_cost_x > 0")
 
 
-def _validate(c: TaggerConfig) -> None:
-    def bad(name, why):
-        raise TaggerError(f"config field '{name}' {why} (got {getattr(c, name)!r})")
-
-    if not c.in_dim or any((not isinstance(d, int)) or d <= 0 for d in c.in_dim):
-        bad("in_dim", "must be a non-empty list of positive integers")
-    if c.input_type not in INPUT_TYPES:
-        bad("input_type", f"must be one of {INPUT_TYPES}")
-    if c.norm not in NORMS:
-        bad("norm", f"must be one of {NORMS}")
-    for name in ("n_groups", "n_iterations", "batch_size", "valid_batch_size", "num_epochs"):
-        if not isinstance(getattr(c, name), int) or getattr(c, name) < 1:
-            bad(name, "must be a positive integer")
-    if len(c.encoder_proj) < 2 or any((not isinstance(h, int)) or h <= 0 for h in c.encoder_proj):
-        bad("encoder_proj", "must list at least two positive layer sizes (H0 .. HL)")
-    if c.input_type == "binary" and not 0.0 <= c.input_noise < 0.5:
-        bad("input_noise", "must be a flip probability in [0, 0.5) for binary inputs")
-    if c.input_type == "continuous" and c.input_noise < 0:
-        bad("input_noise", "must be a non-negative noise std for continuous inputs")
-    if c.objects_per_sample not in (1, 2):
-        bad("objects_per_sample", "must be 1 or 2")
-    if c.class_cost_x < 0:
-        bad("class_cost_x", "must be >= 0")
-    if c.class_cost_x > 0 and c.encoder_proj[-1] < 2:
-        bad("encoder_proj", "must end with n_classes + 1 units when class_cost_x > 0")
-    if c.lr <= 0:
-        bad("lr", "must be > 0")
-    if c.labeled_samples is not None and (not isinstance(c.labeled_samples, int) or c.labeled_samples < 1):
-        bad("labeled_samples", "must be a positive integer or null")
-
-
-def _coerce(name: str, value: Any) -> Any:
-    """JSON -> field type: lists become tuples, integral floats of int fields become ints."""
-    if name in ("in_dim", "encoder_proj"):
+def _coerce(field: dataclasses.Field, value: Any) -> Any:
+    """JSON -> the field's type: lists become tuples (integral floats in them ints), numbers floats."""
+    if str(field.type).startswith("Tuple"):
         if isinstance(value, int):
             value = [value]
         if not isinstance(value, (list, tuple)):
-            raise TaggerError(f"config field '{name}' must be a list of integers (got {value!r})")
+            raise TaggerError(f"config field '{field.name}' must be a list of integers (got {value!r})")
         return tuple(int(v) if isinstance(v, float) and v.is_integer() else v for v in value)
-    if name in ("input_noise", "zhat_init_value", "class_cost_x", "lr"):
+    if field.type == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TaggerError(f"config field '{name}' must be a number (got {value!r})")
+            raise TaggerError(f"config field '{field.name}' must be a number (got {value!r})")
         return float(value)
     return value
 
 
-def from_dict(d: Dict[str, Any], base: Optional[TaggerConfig] = None) -> TaggerConfig:
-    """Build a config from a dict of release field names; any other field is an error."""
-    unknown = sorted(set(d) - set(FIELDS))
+def from_dict(d: Dict[str, Any], base: Optional[RunConfig] = None) -> RunConfig:
+    """A config from a dict of field names: `model` (default: the base's, else 'tagger') picks the
+    class; missing fields come from `base` or the class's defaults; any other field is an error."""
+    model = d.get("model", base.model if base is not None else "tagger")
+    cls = config_class(model)
+    if base is not None and type(base) is not cls:
+        raise TaggerError(f"the config's model '{model}' is not the preset's '{base.model}'")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
-        raise TaggerError(f"unknown config field(s): {', '.join(unknown)} (known: {', '.join(FIELDS)})")
-    values = (base or TaggerConfig()).to_dict()
-    values.update({k: _coerce(k, v) for k, v in d.items()})
-    values["in_dim"] = tuple(values["in_dim"])
-    values["encoder_proj"] = tuple(values["encoder_proj"])
-    return TaggerConfig(**values)
+        raise TaggerError(f"unknown config field(s): {', '.join(unknown)} (known: {', '.join(fields)})")
+    start = base or cls()
+    values = {name: getattr(start, name) for name in fields}
+    values.update({k: _coerce(fields[k], v) for k, v in d.items()})
+    return cls(**values)
 
 
-def load_config(path: str, base: Optional[TaggerConfig] = None) -> TaggerConfig:
-    """Read a config JSON file (release field names; missing fields come from `base` or the defaults)."""
+def load_config(path: str, base: Optional[RunConfig] = None) -> RunConfig:
+    """Read a config JSON file (missing fields come from `base` or the defaults)."""
     try:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
@@ -152,7 +207,7 @@ _FREQ20_2_CONTINUE = _FREQ20_2_PRETRAIN.replace(
     class_cost_x=0.1, lr=0.0002, num_epochs=50,
 )
 
-PRESETS: Dict[str, TaggerConfig] = {
+PRESETS: Dict[str, RunConfig] = {
     "shapes50k20x20": _SHAPES,
     "shapes50k20x20-ln": _SHAPES.replace(norm="layer"),
     # `make demo`: a small LayerNorm Tagger that groups Shapes after ~3 minutes on 2 CPU cores
@@ -164,8 +219,35 @@ PRESETS: Dict[str, TaggerConfig] = {
 }
 
 
-def get_preset(name: str) -> TaggerConfig:
+def get_preset(name: str) -> RunConfig:
     try:
         return PRESETS[name]
     except KeyError:
         raise TaggerError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})") from None
+
+
+def preset_for_data(info) -> str:
+    """The release runner that matches a data file (when neither --preset nor --config is given)."""
+    D = int(math.prod(info.in_dim))
+    if info.input_type == "binary" and D == 400:
+        return "shapes50k20x20"
+    if info.input_type == "continuous" and D == 784:
+        return f"freq20-{2 if info.objects_per_sample == 2 else 1}mnist-pretrain"
+    raise TaggerError(f"no preset matches {info.path} ({info.input_type} inputs of shape {info.in_dim}); "
+                      f"give --preset or --config (presets: {', '.join(PRESETS)})")
+
+
+def resolve_config(preset: Optional[str] = None, config_path: Optional[str] = None,
+                   default_preset: Optional[Callable[[], str]] = None, **overrides: Any) -> RunConfig:
+    """The one rule of every command: the preset (the named one; without --preset and --config the
+    default's), then the config file's fields, then the flags (`overrides`; None = unchanged)."""
+    if preset is not None:
+        base = get_preset(preset)
+    elif config_path is None:
+        if default_preset is None:
+            raise TaggerError("give --preset NAME or --config CFG.json")
+        base = get_preset(default_preset())
+    else:
+        base = None
+    config = load_config(config_path, base) if config_path is not None else base
+    return config.replace(**overrides)

@@ -15,6 +15,7 @@ from typing import Any, List
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from .errors import TaggerError
 
@@ -97,8 +98,6 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model under DistributedDataParallel when in a job, else the model itself."""
     if world_size() == 1:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     device = next(model.parameters()).device
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                    )

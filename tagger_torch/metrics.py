@@ -1,5 +1,7 @@
 """Grouping scores per sample, vectorised: AMI and ARI of SPEC 6 on whole batches at once.
 
+Twin of `tagger_reference.metrics` (`ami_score`, `ari_score`: one scikit-learn call per sample).
+
 The paper scores a grouping with scikit-learn's `adjusted_mutual_info_score` (0.17, which normalises
 by max(H(U), H(V)), i.e. today's `average_method='max'`) called once per image. Here one call scores
 a batch: the (G, K) contingency table of every image is built with one `bincount`, and MI, the
@@ -18,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-# SPEC 6: a pixel counts when its largest true mask value exceeds this.
-MASK_THRESHOLD = 0.9
+from .constants import MASK_THRESHOLD
+
 _EPS = np.finfo(np.float64).eps
 
 

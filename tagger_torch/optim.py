@@ -1,5 +1,8 @@
 """The release's optimiser: Adam as Blocks 0.2 implements it (SPEC 7), with torch's foreach ops.
 
+Twin of `tagger_reference.optim.adam_step` (a functional step on dicts of arrays): here the rule is
+`adam_update_`, in place on lists of tensors, inside the `torch.optim.Optimizer` `BlocksAdam`.
+
 Blocks' rule, with its own hyper-parameter names (beta1 = 0.1 and beta2 = 0.001 are *one minus* the
 usual betas), at step t = 1, 2, ...:
 
@@ -20,7 +23,7 @@ import torch
 from torch import Tensor
 
 
-def adam_step(params: List[Tensor], grads: List[Tensor], means: List[Tensor], variances: List[Tensor],
+def adam_update_(params: List[Tensor], grads: List[Tensor], means: List[Tensor], variances: List[Tensor],
               t: int, lr: float, beta1: float = 0.1, beta2: float = 0.001, epsilon: float = 1e-8,
               decay_factor: float = 1 - 1e-8) -> None:
     """One Blocks-Adam step at step number t (1-based), in place on params, means and variances."""
@@ -77,6 +80,6 @@ class BlocksAdam(torch.optim.Optimizer):
             if not params:
                 continue
             group["time"] += 1
-            adam_step(params, grads, means, variances, group["time"], group["lr"], group["beta1"],
+            adam_update_(params, grads, means, variances, group["time"], group["lr"], group["beta1"],
                       group["beta2"], group["epsilon"], group["decay_factor"])
         return loss

@@ -2,7 +2,7 @@
 
 * ``fp32``: plain float32 (the parity-tested path), the default (``auto``).
 * ``bf16``: matrix products under ``torch.autocast(dtype=bfloat16)``; master weights, normalisation,
-  softmax, log/exp and costs stay float32 (`model.project` casts each product back to float32).
+  softmax, log/exp and costs stay float32 (`ops.project` casts each product back to float32).
   1.9x faster on an AVX-512-BF16 CPU, about 20x *slower* on a CPU without native bf16 products
   (`cpu_bf16_native`); opt-in (see `resolve_precision`).
 * ``tf32``: CUDA only; float32 storage with TF32 tensor-core products.
@@ -122,7 +122,7 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
 
 
 def default_compile(gflop_to_run: float) -> bool:
-    """Compile when the work ahead (GFLOP, e.g. steps x bench.model_flop_per_step) repays compiling."""
+    """Compile when the work ahead (GFLOP, e.g. steps x the model's flop_per_step) repays compiling."""
     return gflop_to_run >= COMPILE_PAYS_AFTER_GFLOP
 
 

@@ -1,4 +1,4 @@
-"""`tagger-torch visualize`: Figure-4 style pictures of Tagger's iterations, and the training curves.
+"""Figure-4 style pictures of Tagger's iterations, and the training curves of any run.
 
 For each chosen example (one block of rows each), from the initial state i = 0 to i = T:
 * top row: the input, then after each iteration the reconstruction sum_k m_k z_k coloured by group
@@ -6,7 +6,7 @@ For each chosen example (one block of rows each), from the initial state i = 0 t
   masks coloured by group; last, the true grouping from the data's masks (grey: pixels the AMI
   ignores);
 * then one row per group k: z_k beside m_k at each state.
-`--remove-group k` repeats the paper's Figure 4 E2 experiment: group k's mask logits are set to a
+`remove_group` repeats the paper's Figure 4 E2 experiment: group k's mask logits are set to a
 large negative value before the last softmax, so the other groups must explain its pixels.
 The model runs on the clean path on the whole batch of `valid_batch_size` examples that holds each
 chosen example (BatchNorm uses the batch's statistics), as evaluation does.
@@ -14,28 +14,27 @@ chosen example (BatchNorm uses the batch's statistics), as evaluation does.
 from __future__ import annotations
 
 import math
-import os
 from typing import List, Optional, Sequence
 
-import click
 import numpy as np
+import torch
+from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
+from .data import load_split
 from .errors import TaggerError
+from .files import atomic_write
+from .metrics import ami_score, true_labels_from_masks
 
 GROUP_COLOURS = np.array([  # colour of group k (tab10, then repeats)
     (0.12, 0.47, 0.71), (1.00, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16), (0.58, 0.40, 0.74),
     (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.50, 0.50, 0.50), (0.74, 0.74, 0.13), (0.09, 0.75, 0.81)])
 
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
-
+def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height))
 
 
 def _save(fig, path: str) -> None:
-    from .checkpoint import atomic_write
-
     try:
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=fig.dpi))
     except OSError as e:
@@ -95,8 +94,6 @@ def coloured(m: np.ndarray, values: Optional[np.ndarray] = None) -> np.ndarray:
 
 def true_grouping(mask: np.ndarray) -> np.ndarray:
     """RGB (D, 3) of a true mask (G, D): the owning group's colour, grey where the AMI ignores it."""
-    from .metrics import true_labels_from_masks
-
     labels, valid = true_labels_from_masks(mask[None])
     rgb = GROUP_COLOURS[labels[0] % len(GROUP_COLOURS)]
     rgb[~valid[0]] = 0.35
@@ -107,10 +104,6 @@ def run_examples(model, x: np.ndarray, indices: Sequence[int], masks: Optional[n
                  n_groups: Optional[int], n_iterations: Optional[int], seed: int,
                  remove_group: Optional[int]) -> List[dict]:
     """The clean-path trace of each chosen example, computed within its batch of valid_batch_size."""
-    import torch
-
-    from .metrics import ami_score
-
     cfg = model.config
     bs = cfg.valid_batch_size
     device = next(model.parameters()).device
@@ -179,51 +172,14 @@ def plot_examples(examples: List[dict], in_dim: Sequence[int], path: str, title:
     _save(fig, path)
 
 
-@click.command("visualize")
-@click.option("--run", required=True, type=str, help="Run directory of `tagger-torch train`.")
-@click.option("--hdf5", "hdf5", required=True, type=str, help="Data file in the release's layout.")
-@click.option("--out", required=True, type=str, help="PNG file to write.")
-@click.option("--split", default="test", show_default=True, help="Split to draw examples from.")
-@click.option("--indices", type=str, default="0,1,2", show_default=True,
-              help="Examples of the split, comma- or space-separated.")
-@click.option("--iterations", type=click.IntRange(1), help="T (default: the trained T).")
-@click.option("--groups", type=click.IntRange(2), help="K (default: the trained K).")
-@click.option("--remove-group", type=int, help="Figure 4 E2: drop group k (1..K) before the last softmax.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the m0 draws.")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-def visualize_command(run, hdf5, out, split, indices, iterations, groups, remove_group, seed, device):
-    """Draw Tagger's groups and reconstructions per iteration (paper Figure 4)."""
-    from .checkpoint import load_model
-    from .data import dataset_info, load_split
-    from .precision import resolve_device
-
-    try:
-        chosen = [int(i) for i in indices.replace(",", " ").split()]
-    except ValueError:
-        raise TaggerError(f"--indices must be integers (got {indices!r})") from None
-    config, model = load_model(run, device=resolve_device(device))
-    K = groups or config.n_groups
-    if remove_group is not None and not 1 <= remove_group <= K:
-        raise TaggerError(f"--remove-group must be a group number in 1..{K} (got {remove_group})")
-    info = dataset_info(hdf5)
-    if int(np.prod(info.in_dim)) != config.input_size:
-        raise TaggerError(f"the model's in_dim {list(config.in_dim)} does not match the inputs of {hdf5}: "
-                          f"{list(info.in_dim)}")
-    if split not in info.splits:
-        raise TaggerError(f"{hdf5} has no split '{split}' (it has: {', '.join(info.splits)})")
-    n = info.splits[split]
-    bad = [i for i in chosen if not 0 <= i < n]
-    if not chosen or bad:
-        raise TaggerError(f"--indices must lie in 0..{n - 1} for split '{split}' (got {indices!r})")
-    arrays = load_split(hdf5, split, ["features"] + (["mask"] if "mask" in info.sources else []))
-    examples = run_examples(model, arrays["features"].reshape(n, -1), chosen, arrays.get("mask"),
-                            n_groups=groups, n_iterations=iterations, seed=seed,
-                            remove_group=None if remove_group is None else remove_group - 1)
-    title = f"{os.path.basename(os.path.normpath(run))}, {split} split"
-    if remove_group is not None:
-        title += f", group {remove_group} removed before the last softmax (Fig. 4 E2)"
-    plot_examples(examples, config.in_dim, out, title)
-    for ex in examples:
-        if ex["ami"] is not None:
-            click.echo(f"example {ex['index']}: AMI per iteration " + " ".join(f"{a:.3f}" for a in ex["ami"]))
-    click.echo(f"wrote {out}")
+def draw_examples(model, hdf5: str, split: str, indices: Sequence[int], path: str, title: str = "", *,
+                  masks: bool = True, n_groups: Optional[int] = None, n_iterations: Optional[int] = None,
+                  seed: int = 0, remove_group: Optional[int] = None) -> List[dict]:
+    """The Figure-4 picture of the examples `indices` of `split` in `hdf5`, written to `path`;
+    returns `run_examples`' results. masks: the file has true masks; remove_group: 0-based."""
+    arrays = load_split(hdf5, split, ["features"] + (["mask"] if masks else []))
+    n = arrays["features"].shape[0]
+    examples = run_examples(model, arrays["features"].reshape(n, -1), indices, arrays.get("mask"),
+                            n_groups=n_groups, n_iterations=n_iterations, seed=seed, remove_group=remove_group)
+    plot_examples(examples, model.config.in_dim, path, title)
+    return examples

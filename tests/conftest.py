@@ -32,7 +32,7 @@ def trained_run(tmp_path_factory, small_shapes_h5):
     import torch
 
     from tagger_torch.config import from_dict
-    from tagger_torch.train import run_training
+    from tagger_torch.training import run_training
     from tiny import TINY
 
     run = str(tmp_path_factory.mktemp("tiny-run") / "run")

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from tagger_torch.bench import layer_products, model_flop_per_step
 from tagger_torch.config import from_dict
 from tagger_torch.model import Tagger
 from tagger_torch.precision import cpu_bf16_native, cpu_capability
+from tagger_torch.tagger import flop_per_step as model_flop_per_step, layer_products
 from tiny import TINY, invoke
 
 # D = 10, H = 8-6-4, K = 2, T = 2, B = 5: rows K*B = 10

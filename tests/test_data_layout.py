@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tagger_torch.data import DatasetInfo, dataset_info, load_split
-from tagger_torch.data.h5layout import atomic_output, split_array, write_fuel_file
+from tagger_torch.data.h5layout import split_array, write_fuel_file
+from tagger_torch.files import atomic_output
 from tagger_torch.errors import TaggerError
 
 

@@ -16,8 +16,9 @@ from parity_tests.tolerances import ddp_step_tolerance
 from tagger_torch.config import from_dict
 from tagger_torch.distributed import rank_seed
 from tagger_torch.model import Tagger
+from tagger_torch.models import Batch
 from tagger_torch.optim import BlocksAdam
-from tagger_torch.train import make_train_step
+from tagger_torch.training.step import make_train_step
 from tiny import TINY
 
 # Both sides of the DDP comparison run on this many threads: BLAS splits its sums by thread, so
@@ -58,9 +59,9 @@ def one_ddp_step(rank, world, init_file, config_dict, out_dir):
     try:
         config = from_dict(config_dict)
         model = Tagger(config, params=start_params(config))
-        step = make_train_step(model, BlocksAdam(model.parameters(), lr=config.lr), config)
+        step = make_train_step(model, BlocksAdam(model.parameters(), lr=config.lr))
         generator = torch.Generator().manual_seed(rank_seed(config.seed, rank))
-        step(*batches(config, world)[rank], generator)
+        step(Batch(*batches(config, world)[rank]), generator)
         torch.save(model.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()

@@ -8,8 +8,8 @@ from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
-from tagger_torch.evaluate import evaluate_split
 from tagger_torch.model import Tagger
+from tagger_torch.models import Split
 from tiny import TINY, invoke
 
 
@@ -26,7 +26,7 @@ def test_scores_equal_a_per_sample_loop_with_sklearn(small_shapes_h5):
     x = torch.from_numpy(data["features"][:100])
     masks = data["mask"][:100]
     K, T = 4, 3
-    got = evaluate_split(model, x, masks, batch_size=40, generator=torch.Generator().manual_seed(5),
+    got = model.evaluate(Split(x, None, masks), batch_size=40, generator=torch.Generator().manual_seed(5),
                          n_groups=K, n_iterations=T)
     # the same draws in the same order: per batch, the corrupted pass, then the clean pass
     gen = torch.Generator().manual_seed(5)

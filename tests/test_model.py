@@ -8,9 +8,11 @@ import torch
 
 from tagger_torch.config import PRESETS, TaggerConfig
 from tagger_torch.errors import TaggerError
-from tagger_torch.model import Tagger, pos
+from tagger_torch.inputs import read_params
+from tagger_torch.model import Tagger
+from tagger_torch.ops import pos
 from tagger_torch.optim import BlocksAdam
-from tagger_torch.params import init_params, load_npz, param_shapes
+from tagger_torch.params import init_params, param_shapes
 
 BINARY = TaggerConfig(in_dim=(3, 4), encoder_proj=(8, 6, 5), n_groups=3, n_iterations=2, seed=7)
 CONTINUOUS = BINARY.replace(input_type="continuous", zhat_init_value=0.5, objects_per_sample=2,
@@ -111,7 +113,7 @@ def test_npz_and_state_dict_round_trip(tmp_path):
     model = perturbed(CONTINUOUS, seed=2)
     path = tmp_path / "p.npz"
     model.save_npz(str(path))
-    loaded = load_npz(str(path))
+    loaded = read_params(str(path))
     assert set(loaded) == set(param_shapes(CONTINUOUS)) and all(a.dtype == np.float32 for a in loaded.values())
     again = Tagger(CONTINUOUS, params=loaded)
     for name, value in model.state_dict().items():
@@ -131,7 +133,7 @@ def test_loading_names_every_mismatch():
         Tagger(BINARY).load_params(params)
     message = str(e.value)
     assert "\n" not in message
-    for part in ("W has shape (3, 3)", "(48, 8)", "g_1_a4 has shape (2,)", "missing c2", "bogus"):
+    for part in ("W has shape (3, 3)", "(48, 8)", "g_1_a4 has shape (2,)", "missing parameter(s) c2", "bogus"):
         assert part in message
 
 

@@ -13,9 +13,10 @@ import torch
 from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
 from tagger_torch.data.permute import inverse_permutation, permute_params, permute_pixels, pixel_permutation
-from tagger_torch.model import Tagger, draw_corruption
+from tagger_torch.model import Tagger
 from tagger_torch.optim import BlocksAdam
 from tagger_torch.params import init_params, param_shapes
+from tagger_torch.tagger import draw_corruption
 from tiny import TINY
 
 PIXEL_PARAMS = ("W", "z_u_W", "m_u_W", "c1", "b1")

@@ -8,8 +8,10 @@ from parity_tests.tolerances import BF16_COST
 from tagger_torch import precision
 from tagger_torch.config import from_dict, get_preset
 from tagger_torch.errors import TaggerError
-from tagger_torch.model import Tagger, project
+from tagger_torch.model import Tagger
+from tagger_torch.ops import project
 from tagger_torch.precision import autocast, default_compile, resolve_precision
+from tagger_torch.tagger import flop_per_step as model_flop_per_step
 from tiny import TINY, invoke
 
 CPU = torch.device("cpu")
@@ -78,8 +80,6 @@ def test_explicit_precisions_and_errors():
 
 
 def test_compile_pays_only_for_long_runs():
-    from tagger_torch.bench import model_flop_per_step
-
     shapes = get_preset("shapes50k20x20")
     gflop = model_flop_per_step(shapes, shapes.batch_size) / 1e9
     assert default_compile(100 * 500 * gflop)  # the Shapes protocol: 100 epochs of 500 steps

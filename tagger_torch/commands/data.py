@@ -8,10 +8,12 @@ import click
 import h5py
 import numpy as np
 
+from ..constants import MASK_THRESHOLD
+from ..data import freq20, permute, shapes
+from ..data.h5layout import dataset_info, open_fuel_file, scan_rows, write_fuel_file
+from ..data.mnist import load_mnist
 from ..errors import TaggerError
-from . import freq20, permute, shapes
-from .h5layout import atomic_output, dataset_info, open_fuel_file, scan_rows, write_fuel_file
-from .mnist import load_mnist
+from ..files import atomic_output
 
 DATASETS = ("shapes", "freq20-1mnist", "freq20-2mnist")
 
@@ -52,7 +54,7 @@ def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single, n_
                           f"(got {n_shapes}; one-shape images are the 'single' split)")
     if permute_seed is not None and not 0 <= permute_seed < 2**32:
         raise TaggerError(f"--permute-seed must be between 0 and 2**32 - 1 (got {permute_seed})")
-    with atomic_output(out) as tmp:  # fails early on an unwritable --out
+    with atomic_output(out, label="--out ", make_dirs=True) as tmp:  # fails early on an unwritable --out
         if name == "shapes":
             sizes["single"] = n_single
             kwargs = {f"n_{s}": shapes.SPLIT_SIZES[s] if n is None else n for s, n in sizes.items()}
@@ -79,7 +81,8 @@ def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single, n_
 
 
 def split_statistics(path: str, split: str, has_mask: bool):
-    """(mean pixel, mean number of mask groups owning a pixel with mask value > 0.9 per image)."""
+    """(mean pixel, mean number of mask groups owning a pixel with mask value > 0.9 per image)
+    (SPEC 6's threshold, MASK_THRESHOLD)."""
     with open_fuel_file(path) as (f, table):
         start, stop = table[split]["features"]
         total = sum(float(block.sum(dtype=np.float64)) for block in scan_rows(f["features"], start, stop))
@@ -90,7 +93,7 @@ def split_statistics(path: str, split: str, has_mask: bool):
         owners = 0
         for block in scan_rows(f["mask"], start, stop):
             block = block.reshape(block.shape[0], block.shape[1], -1)  # (n, groups, D)
-            owners += int(np.sum(np.any(block > 0.9, axis=2)))
+            owners += int(np.sum(np.any(block > MASK_THRESHOLD, axis=2)))
         return mean_pixel, owners / max(1, stop - start)
 
 

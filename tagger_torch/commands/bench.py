@@ -1,0 +1,41 @@
+"""`tagger-torch bench`: training steps of a preset timed against the matmul rate (`bench.run_bench`)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..bench import run_bench
+from ..config import resolve_config
+from ..precision import resolve_device, resolve_precision, warn_if_slow
+from .options import compile_option, config_options, device_option, precision_option
+
+
+@click.command("bench")
+@config_options(preset_default="shapes50k20x20", preset_help="Model/training shape to time.",
+                config_help="Config JSON (release field names); overrides the preset.")
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(1), help="Timed steps after warm-up.")
+@click.option("--warmup", default=3, show_default=True, type=click.IntRange(1),
+              help="Untimed steps first (compilation happens in the first).")
+@device_option()
+@precision_option(", as train and evaluate.")
+@compile_option(False, "torch.compile the training step (the first step's time includes compiling).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def bench_command(preset, config_path, steps, warmup, device, precision, compile_, as_json):
+    """Time training steps (synthetic data) and report images/s and GFLOP/s against the matmul rate."""
+    config = resolve_config(preset, config_path)
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev)
+    warn_if_slow(prec, dev)
+    r = run_bench(config, steps, dev, prec, compile_, warmup=warmup)
+    if as_json:
+        click.echo(json.dumps(r))
+        return
+    name = config_path or preset
+    click.echo(f"{name} on {r['device']} ({r['threads']} threads, load {r['load_avg_1min'] or 0:.1f}), precision {prec}, "
+               f"{'compiled' if compile_ else 'eager'}")
+    click.echo(f"  first step{' (incl. compilation)' if compile_ else ''}: {r['first_step_s']:.1f} s")
+    click.echo(f"  {r['images_per_s']:.0f} images/s, {r['ms_per_step']:.1f} ms/step")
+    click.echo(f"  {r['model_gflop_per_step']:.2f} GFLOP/step -> {r['achieved_gflops']:.0f} GFLOP/s, "
+               f"{100 * r['fraction_of_peak']:.0f}% of the measured {r['peak_gflops']:.0f} GFLOP/s "
+               f"of a {' x '.join(map(str, r['peak_shape']))} product")

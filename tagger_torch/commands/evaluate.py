@@ -1,0 +1,46 @@
+"""`tagger-torch evaluate`: a trained model's scores per iteration on a split (`evaluate.evaluate_model`)."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..errors import TaggerError
+from ..evaluate import evaluate_model, format_table
+from ..files import write_text
+from ..precision import resolve_device, resolve_precision, warn_if_slow
+from ..training.rundir import load_model
+from .options import device_option, precision_option
+
+
+@click.command("evaluate")
+@click.option("--run", type=str, help="Run directory of `tagger-torch train` (config.json, params.npz).")
+@click.option("--params", type=str, help="Parameter file (.npz, release names), with --config.")
+@click.option("--config", "config_path", type=str, help="Config JSON of the parameters, with --params.")
+@click.option("--hdf5", "hdf5", required=True, type=str, help="Data file in the release's layout.")
+@click.option("--split", default="test", show_default=True, help="Split to score.")
+@click.option("--iterations", type=click.IntRange(1), default=5, show_default=True,
+              help="T at evaluation (the paper trains with 3 and tests with 5).")
+@click.option("--groups", type=click.IntRange(2), help="K at evaluation (default: the trained K).")
+@click.option("--out", type=str, help="Write the scores as JSON here (e.g. metrics.json).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and m0 draws.")
+@device_option()
+@precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
+def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
+    """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
+    if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
+        raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
+    dev = resolve_device(device)
+    config, model = load_model(run, params, config_path, device=dev)
+    precision = resolve_precision(precision, dev)
+    warn_if_slow(precision, dev)
+    result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
+                            n_groups=groups, n_iterations=iterations)
+    click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "
+               f"T={result['iterations']} iterations (trained with K={config.n_groups}, T={config.n_iterations}), "
+               f"{precision}, {result['seconds']:.1f} s")
+    click.echo(format_table(result))
+    if out is not None:
+        write_text(out, json.dumps(result, indent=2) + "\n")
+        click.echo(f"wrote {out}")

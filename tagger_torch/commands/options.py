@@ -1,0 +1,41 @@
+"""The options several verbs share, defined once: device, precision, compile, preset and config.
+
+How a preset, a config file and the flags combine is `tagger_torch.config.resolve_config`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import click
+
+from ..config import PRESETS
+from ..precision import PRECISIONS
+
+
+def device_option(default: str = "auto") -> Callable:
+    """--device cpu|cuda|cuda:N (|auto: CUDA when present)."""
+    return click.option("--device", default=default, show_default=True,
+                        help="cpu, cuda, cuda:N" + (" or auto." if default == "auto" else "."))
+
+
+def precision_option(note: str) -> Callable:
+    """--precision auto|fp32|bf16|tf32 (tagger_torch.precision); auto is fp32."""
+    return click.option("--precision", type=click.Choice(("auto",) + PRECISIONS), default="auto", show_default=True,
+                        help=f"auto: fp32{note}")
+
+
+def compile_option(default: Optional[bool], help: str) -> Callable:
+    """--compile/--no-compile: torch.compile the training step."""
+    return click.option("--compile/--no-compile", "compile_", default=default, show_default=default is not None,
+                        help=help)
+
+
+def config_options(preset_default: Optional[str] = None, preset_help: str = "Preset to start from: {}.",
+                   config_help: str = "Config JSON (release field names); overrides the preset.") -> Callable:
+    """--preset NAME and --config CFG.json (tagger_torch.config.resolve_config combines them);
+    '{}' in preset_help becomes the list of presets."""
+    def decorate(f):
+        f = click.option("--config", "config_path", type=str, metavar="CFG.json", help=config_help)(f)
+        return click.option("--preset", type=str, default=preset_default, show_default=preset_default is not None,
+                            help=preset_help.format(", ".join(PRESETS)))(f)
+    return decorate

@@ -1,0 +1,109 @@
+"""`tagger-torch train`: flags -> a config and a run directory -> `training.run_training`."""
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Optional, Union
+
+import click
+
+from ..config import from_dict, load_config, preset_for_data, resolve_config
+from ..data import dataset_info
+from ..distributed import exit_now, gather, is_main, setup, teardown
+from ..errors import TaggerError
+from ..precision import resolve_device
+from ..training import run_training
+from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
+from .options import compile_option, config_options, device_option, precision_option
+
+
+def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
+    """--labeled-samples: a positive integer or 'all'."""
+    if value is None or value == "all":
+        return value
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise TaggerError(f"--labeled-samples must be a positive integer or 'all' (got {value!r})")
+    return n
+
+
+@click.command("train")
+@click.option("--hdf5", "hdf5", type=str, help="Data file in the release's layout (optional with --resume).")
+@config_options(preset_help="Release runner to start from: {}. Default: the one matching the data file.")
+@click.option("--epochs", type=int, help="Total epochs of the run (num_epochs), also when resuming.")
+@click.option("--out", type=str, help="Run directory (default runs/<preset>-<time>).")
+@click.option("--seed", type=int, help="Seed of the weights, the data order and the noise.")
+@click.option("--labeled-samples", type=str, help="Labelled train examples for classification: N or 'all'.")
+@click.option("--load-from", type=str, help="Start from these parameters (a run directory or .npz), by name; "
+              "names the model lacks are ignored, shapes are checked (stage 2).")
+@device_option()
+@precision_option(" (bf16 runs 1.9x faster on AVX-512-BF16 CPUs, ~20x slower on CPUs without native bf16, "
+                  "and is opt-in, docs/speed.md); with --resume: the run's own.")
+@compile_option(None, "torch.compile the training step. Default: when the run ahead repays compiling "
+                "(about a minute on CPU); with --resume: the run's own.")
+@click.option("--resume", type=str, help="Continue the run in this directory from its checkpoint.")
+@click.option("--max-steps", type=click.IntRange(1), hidden=True,
+              help="Stop as if interrupted after this many steps (tests, demos).")
+def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, device, precision,
+                  compile_, resume, max_steps):
+    """Train Tagger on an HDF5 data set with the release's protocol (SPEC 7).
+
+    Under `torchrun --nproc-per-node N` each process trains its own batches with
+    DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes the run directory."""
+    if epochs is not None and epochs < 1:
+        raise TaggerError(f"--epochs must be >= 1 (got {epochs})")
+    dev = setup(resolve_device(device))
+    try:
+        code = _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
+                      compile_, resume, max_steps)
+    finally:
+        left_job = teardown()
+    if left_job:
+        exit_now(code)
+    if code:
+        raise SystemExit(code)
+
+
+def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
+           compile_, resume, max_steps) -> int:
+    """The train command inside the job; returns the exit status (128 + signal number after a signal)."""
+    echo = click.echo if is_main() else (lambda text: None)
+    state = None
+    if resume is not None:
+        given = [flag for flag, value in (("--preset", preset), ("--config", config_path), ("--seed", seed),
+                                          ("--labeled-samples", labeled_samples), ("--load-from", load_from),
+                                          ("--out", out)) if value is not None]
+        if given:
+            raise TaggerError(f"{', '.join(given)} cannot be combined with --resume (the run keeps its config)")
+        if is_main():  # one probe of the directory; the Trainer checks it again on rank 0
+            prepare_run_dir(resume, resume=True)
+        config = load_config(os.path.join(resume, CONFIG)).replace(num_epochs=epochs)
+        state = load_checkpoint(os.path.join(resume, CHECKPOINT))
+        hdf5 = hdf5 or state.get("hdf5")
+        out = resume
+    elif hdf5 is None:
+        raise TaggerError("--hdf5 PATH is required (the data to train on)")
+    info = dataset_info(hdf5)
+    if resume is None:
+        n_labels = labeled_samples_flag(labeled_samples)
+        config = resolve_config(preset, config_path, default_preset=lambda: preset_for_data(info),
+                                num_epochs=epochs, seed=seed)
+        if n_labels is not None:  # `replace` keeps a field given None, so 'all' goes through from_dict
+            config = from_dict({**config.to_dict(), "labeled_samples": None if n_labels == "all" else n_labels})
+        if out is None:
+            name = preset or (os.path.splitext(os.path.basename(config_path))[0] if config_path else preset_for_data(info))
+            out = os.path.join("runs", f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+            out = gather(out)[0]  # under torchrun: rank 0's name (the ranks' clocks may differ by a second)
+        if load_from is not None:
+            resolve_params_path(load_from)  # fail before any work
+    echo(f"training into {out} on {dev}")
+    result = run_training(config, hdf5, out, dev, load_from=load_from, resume=resume is not None,
+                          max_steps=max_steps, precision=precision, compile=compile_, echo=echo, info=info,
+                          state=state)
+    if result["stopped"]:
+        return 128 + result["signal"] if result["signal"] else 0
+    echo(f"done: {result['epochs_done']} epochs in {out} (params.npz, metrics.jsonl, curves.png)")
+    return 0

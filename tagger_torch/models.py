@@ -1,0 +1,94 @@
+"""The models `tagger-torch train` can train: the registry, and the interface the Trainer drives.
+
+Adding a model takes one file (its config dataclass, derived from `config.RunConfig`, and its
+`nn.Module` with the methods of `Model` below) and one line in `MODELS`. A config file's `model`
+field picks the entry (tagger_torch.config.from_dict); `build_model(config)` builds it.
+
+No torch here (the registry is read when a config is loaded, also by the NumPy reference):
+entries name their classes as "module:attribute" and are imported when first used.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Protocol, Tuple
+
+from .errors import TaggerError
+
+if TYPE_CHECKING:  # annotations only
+    import numpy as np
+    import torch
+
+# model type -> (its config class, its model class)
+MODELS: Dict[str, Tuple[str, str]] = {
+    "tagger": ("tagger_torch.config:TaggerConfig", "tagger_torch.model:Tagger"),
+}
+
+
+def _load(target: str) -> Any:
+    module, attribute = target.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def config_class(model_type: str) -> type:
+    """The config dataclass of a model type; TaggerError for a type that is not registered."""
+    if model_type not in MODELS:
+        raise TaggerError(f"unknown model '{model_type}' (known: {', '.join(MODELS)})")
+    return _load(MODELS[model_type][0])
+
+
+def build_model(config, **kwargs) -> "Model":
+    """The model of `config.model`, built from `config` (keyword arguments go to its constructor:
+    `seed`, `params`, `dtype`, `device` for Tagger)."""
+    return _load(MODELS[config.model][1])(config, **kwargs)
+
+
+@dataclass
+class Batch:
+    """One training step's examples; a model reads the parts it trains on."""
+
+    x: Optional["torch.Tensor"]  # (B, D) unlabelled examples (the stream that makes the epoch)
+    x_labelled: Optional["torch.Tensor"] = None  # (B', D) labelled examples, for models that use labels
+    labels: Optional["torch.Tensor"] = None  # (B', objects_per_sample) int64 labels of x_labelled
+
+
+@dataclass
+class Split:
+    """The examples of one split to score, on the model's device (masks stay on the host)."""
+
+    x: "torch.Tensor"  # (N, D) inputs
+    labels: Optional["torch.Tensor"] = None  # (N, objects_per_sample) int64, when the model classifies
+    masks: Optional["np.ndarray"] = None  # (N, G, D) the data's true masks, when it has them
+
+
+class Model(Protocol):
+    """What the Trainer, `evaluate` and `bench` need of a model (an `nn.Module`).
+
+    Parameters are the module's, by name (`state_dict()` keys); checkpoints save `state_dict()`.
+    """
+
+    config: Any  # its config (a RunConfig)
+    shapes: Mapping[str, Tuple[int, ...]]  # every parameter's name and shape, in creation order
+    monitor: str  # the validation quantity whose NaN/inf stops training
+
+    def batch_cost(self, batch: Batch, generator: "torch.Generator",
+                   forward: Optional[Any] = None) -> Tuple["torch.Tensor", Dict[str, "torch.Tensor"]]:
+        """(the scalar training cost to minimise, statistics to average over the epoch: detached
+        tensors, scalars or one value per iteration, `cost` among them). `forward` is the module to
+        run the passes through (self under DistributedDataParallel/torch.compile); default self."""
+
+    def evaluate(self, split: Split, *, batch_size: int, generator: "torch.Generator",
+                 progress: bool = False, **options) -> Dict[str, list]:
+        """Per-quantity means over the split's examples (lists: one value per iteration)."""
+
+    def evaluation_facts(self, **options) -> Dict[str, Any]:
+        """The settings an evaluation with `options` ran under, for its report."""
+
+    def load_params(self, params: Mapping[str, "np.ndarray"], subset: bool = False) -> list:
+        """Copy parameters by name (every shape checked); returns the names loaded."""
+
+    def save_npz(self, path: str) -> None:
+        """Write the parameters by name, float32."""
+
+    def flop_per_step(self, batch_size: int) -> float:
+        """FLOP of the matrix products of one training step (forward and backward)."""

@@ -1,0 +1,284 @@
+"""The training loop for every model of the registry (SPEC 7: the release's protocol), with exact resume.
+
+The Trainer knows no model: it builds `config.model` through the registry (tagger_torch.models),
+feeds it the batches of `streams.Streams`, and asks it for its cost (`batch_cost`), its validation
+scores (`evaluate`) and its FLOP count. Per epoch: steps with the release's Adam (`BlocksAdam`,
+constant lr), then the validation split's scores, then the metrics line, params.npz, the checkpoint
+and the curves. Determinism: every draw comes from generators seeded by `seed`: the weights (the
+model's own init), the data order (streams.py), the noise of training (one torch.Generator, saved in
+the checkpoint) and of validation (a torch.Generator per epoch). So a run stopped at any step
+(SIGINT/SIGTERM) and resumed gives bitwise the parameters of an uninterrupted run on CPU.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .. import distributed
+from ..data import dataset_info
+from ..errors import TaggerError
+from ..inputs import read_params
+from ..models import Split, build_model
+from ..optim import BlocksAdam
+from ..precision import autocast, default_compile, resolve_precision, warn_if_slow
+from ..visualize import plot_curves
+from .rundir import (CHECKPOINT, CURVES, METRICS, PARAMS, load_checkpoint, prepare_run_dir, read_metrics,
+                     resolve_params_path, save_checkpoint, save_params, write_metrics, write_run_files)
+from .step import Accumulator, make_train_step
+from .streams import Streams, load_train_data
+
+LOG_EVERY = 10  # steps between progress-bar updates (and the NaN check, which syncs the device)
+
+
+class StopSignals:
+    """Turn SIGINT/SIGTERM into a flag the loop checks after each step (main thread only).
+
+    A second signal aborts at once (KeyboardInterrupt) without writing: the last checkpoint stays.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+class NonFiniteCost(TaggerError):
+    pass
+
+
+class Trainer:
+    """One training run in a run directory: set-up, epochs, checkpoints (see the module docstring)."""
+
+    def __init__(self, config, hdf5: str, out: str, device: torch.device, *, load_from: Optional[str] = None,
+                 resume: bool = False, precision: str = "auto", compile: Optional[bool] = None,
+                 echo: Callable[[str], None] = print, info=None, state: Optional[dict] = None):
+        """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
+        resuming, the run's own); compile: torch.compile the step (None: when the run ahead is long
+        enough to repay compiling; when resuming, the run's own). info: the data file's DatasetInfo
+        and state: the checkpoint, when the caller has read them already.
+        Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if self.rank == 0:
+            prepare_run_dir(out, resume)
+        distributed.barrier()
+        if resume and state is None:
+            state = load_checkpoint(os.path.join(out, CHECKPOINT))
+        info = dataset_info(hdf5) if info is None else info
+        config.check_data(info)
+        self.config, self.hdf5, self.out, self.device = config, hdf5, out, device
+        self.echo = echo if self.rank == 0 else (lambda text: None)
+        self.data = load_train_data(hdf5, info, config, device)
+        self.streams = Streams(self.data, config.seed, config.batch_size, self.rank, self.world)
+        self.n_train, self.steps_per_epoch = self.streams.n_train, self.streams.steps_per_epoch
+
+        self.model = build_model(config, seed=config.seed).to(device)
+        self.optimizer = BlocksAdam(self.model.parameters(), lr=config.lr)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(distributed.rank_seed(config.seed, self.rank))
+        # position: `epoch` epochs done, `step` steps of the next one; `order` its shuffle
+        self.epoch, self.step, self.order, self.acc = 0, 0, None, Accumulator()
+        if state is not None:
+            self._restore(state)
+            precision = state["precision"] if precision in (None, "auto") else precision
+            compile = state["compile"] if compile is None else compile
+        elif load_from is not None:
+            loaded = self.model.load_params(read_params(resolve_params_path(load_from)), subset=True)
+            self.echo(f"loaded {len(loaded)} of {len(self.model.shapes)} parameters from {load_from}")
+        self.precision = resolve_precision(precision, device)
+        if self.rank == 0:
+            warn_if_slow(self.precision, device)
+        if compile is None:
+            steps_ahead = config.num_epochs * self.steps_per_epoch - (self.epoch * self.steps_per_epoch + self.step)
+            compile = default_compile(steps_ahead * self.model.flop_per_step(config.batch_size) / 1e9)
+        self.compile = bool(compile)
+        if state is None and self.rank == 0:
+            write_run_files(out, config, hdf5=os.path.abspath(hdf5), load_from=load_from, device=str(device),
+                            precision=self.precision, compile=self.compile, world_size=self.world)
+        self.step_fn = make_train_step(self.model, self.optimizer, precision=self.precision, compile=self.compile)
+        self.echo(f"precision {self.precision}, {'compiled' if self.compile else 'eager'} step"
+                  + (f", {self.world} processes" if self.world > 1 else ""))
+        self.metrics_path = os.path.join(out, METRICS)
+        self.history = [r for r in read_metrics(self.metrics_path) if r["epoch"] <= self.epoch]
+        self.last_good = self.epoch if state is not None else 0
+
+    def _restore(self, state: dict) -> None:
+        """Continue from a checkpoint (rundir.load_checkpoint's form), after checking it fits this job."""
+        if state["n_train"] != self.n_train:
+            raise TaggerError(f"the checkpoint was trained on {state['n_train']} examples but the train "
+                              f"split of {self.hdf5} has {self.n_train}")
+        if state["device_type"] != self.device.type:
+            raise TaggerError(f"the checkpoint in {self.out} was written on {state['device_type']}; resume it on "
+                              f"the same kind of device (--device {state['device_type']}): the noise "
+                              "generator's state is device-specific")
+        if state["world_size"] != self.world:
+            raise TaggerError(f"the checkpoint in {self.out} was written by {state['world_size']} "
+                              f"process(es); resume it with as many (this job has {self.world})")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generators"][self.rank] if self.world > 1 else state["generator"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.order = None if state["order"] is None else state["order"].numpy()
+        self.acc = Accumulator(state["accumulators"][self.rank] if self.world > 1 else state["accumulator"])
+
+    def save_state(self) -> None:
+        """Write the checkpoint (rank 0; under torchrun every rank must call it: it gathers the
+        ranks' noise generators and epoch statistics)."""
+        generators = distributed.gather(self.generator.get_state())
+        accumulators = distributed.gather(self.acc.state())
+        if self.rank != 0:
+            return
+        save_checkpoint(os.path.join(self.out, CHECKPOINT), {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(), "epoch": self.epoch, "step": self.step,
+            "order": None if self.order is None else torch.from_numpy(self.order),
+            "accumulator": self.acc.state(), "n_train": self.n_train, "config": self.config.to_dict(),
+            "hdf5": os.path.abspath(self.hdf5), "device_type": self.device.type,
+            "precision": self.precision, "compile": self.compile, "world_size": self.world,
+            "generators": generators if self.world > 1 else None,
+            "accumulators": accumulators if self.world > 1 else None})
+
+    def check_finite(self, finite: Optional[bool] = None) -> None:
+        """Stop with a clear message when the cost is NaN/inf; the last good checkpoint stays."""
+        if distributed.any_rank(not (self.acc.finite() if finite is None else finite), self.device):
+            kept = (f"{os.path.join(self.out, CHECKPOINT)} still holds the state after epoch {self.last_good}"
+                    if self.last_good > 0 else "no checkpoint was written")
+            raise NonFiniteCost(f"the training cost became NaN or inf in epoch {self.epoch + 1} (by step "
+                                f"{self.step}); training stopped and {kept} (try a smaller lr)")
+
+    def train_epoch(self, should_stop: Callable[[], bool], progress: bool) -> bool:
+        """Steps until the epoch ends (True) or should_stop() says so after a step (False)."""
+        if self.order is None:
+            self.order = self.streams.epoch_order(self.epoch)
+        self.streams.start_epoch(self.epoch, self.order)
+        bar = tqdm(total=self.steps_per_epoch, initial=self.step, unit="step", leave=False,
+                   desc=f"epoch {self.epoch + 1}/{self.config.num_epochs}", disable=not progress)
+        started = time.perf_counter()
+        try:
+            while self.step < self.steps_per_epoch:
+                self.acc.add(self.step_fn(self.streams.batch(self.step), self.generator))
+                self.step += 1
+                bar.update(1)
+                stopping = should_stop()
+                if self.step % LOG_EVERY == 0 or self.step == self.steps_per_epoch or stopping:
+                    self.check_finite()  # syncs the device, so only now and then
+                    bar.set_postfix(cost=f"{float(self.acc.sums['cost']) / self.acc.steps:.4f}")
+                if stopping and self.step < self.steps_per_epoch:
+                    return False
+            return True
+        finally:
+            self.acc.seconds += time.perf_counter() - started
+            bar.close()
+
+    def validate(self) -> dict:
+        """The validation split's scores (`valid_*` of the metrics line), with the epoch's own noise."""
+        started = time.perf_counter()
+        generator = torch.Generator(device=self.device)  # its own draws: training's stay untouched
+        generator.manual_seed(int(np.random.SeedSequence([self.config.seed, 2, self.epoch]).generate_state(1)[0]))
+        with autocast(self.precision, self.device):
+            valid = self.model.evaluate(Split(self.data.valid.x, self.data.valid.labels),
+                                        batch_size=self.config.valid_batch_size, generator=generator)
+        row = {f"valid_{key}": value for key, value in valid.items()}
+        row["valid_time_s"] = round(time.perf_counter() - started, 3)
+        self.check_finite(bool(np.all(np.isfinite(valid[self.model.monitor]))))
+        return row
+
+    def end_epoch(self) -> dict:
+        """Validation, then the metrics line, params.npz, the checkpoint and the curves."""
+        self.acc.sums = {key: distributed.mean_over_ranks(value) for key, value in self.acc.sums.items()}
+        train = self.acc.means()
+        row = {"epoch": self.epoch + 1, "steps": (self.epoch + 1) * self.steps_per_epoch,
+               "train_cost": train.pop("cost")}
+        row.update({f"train_{key}": value for key, value in train.items()})
+        row["train_time_s"] = round(self.acc.seconds, 3)
+        row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
+        row.update(precision=self.precision, compiled=self.compile, world_size=self.world)
+        if self.data.valid is not None:
+            row.update(self.validate())
+        self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
+        self.history.append(row)
+        if self.rank == 0:
+            write_metrics(self.metrics_path, self.history)
+            save_params(os.path.join(self.out, PARAMS), self.model)
+        self.save_state()
+        self.last_good = self.epoch
+        if self.rank == 0:
+            plot_curves(self.history, os.path.join(self.out, CURVES))
+        return row
+
+    def run(self, max_steps: Optional[int] = None, progress: Optional[bool] = None) -> dict:
+        """Train up to config.num_epochs; SIGINT/SIGTERM (or max_steps steps of this call) save and stop.
+
+        Returns {"epochs_done", "stopped", "signal", "last": the last metrics row or None}.
+        """
+        config = self.config
+        if self.epoch >= config.num_epochs:
+            self.echo(f"{self.out} has already trained {self.epoch} of {config.num_epochs} epochs; nothing to do")
+        progress = os.isatty(2) if progress is None else progress
+        start_steps = self.epoch * self.steps_per_epoch + self.step
+        with StopSignals() as stop:
+            def should_stop():  # every rank stops after the same step (a collective under torchrun)
+                done = self.epoch * self.steps_per_epoch + self.step - start_steps
+                return distributed.any_rank(stop.signum is not None or (max_steps is not None and done >= max_steps),
+                                            self.device)
+
+            while self.epoch < config.num_epochs:
+                if self.train_epoch(should_stop, progress):
+                    self.echo(format_epoch(self.end_epoch(), config.num_epochs))
+                else:
+                    self.save_state()
+                if should_stop() and self.epoch < config.num_epochs:
+                    why = "after max_steps" if stop.signum is None else f"on {signal.Signals(stop.signum).name}"
+                    where = (f"in epoch {self.epoch + 1} at step {self.step}/{self.steps_per_epoch}" if self.step
+                             else f"after epoch {self.epoch}")
+                    self.echo(f"stopped {why} {where}; continue with: tagger-torch train --resume {self.out}")
+                    break
+            stopped = self.epoch < config.num_epochs
+            return {"epochs_done": self.epoch, "stopped": stopped, "signal": stop.signum,
+                    "last": self.history[-1] if self.history else None}
+
+
+def run_training(config, hdf5: str, out: str, device: torch.device, *, load_from: Optional[str] = None,
+                 resume: bool = False, max_steps: Optional[int] = None, precision: str = "auto",
+                 compile: Optional[bool] = None, echo: Callable[[str], None] = print,
+                 progress: Optional[bool] = None, info=None, state: Optional[dict] = None) -> dict:
+    """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
+
+    resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
+    as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
+    terminal). precision, compile, info, state: see `Trainer`.
+    """
+    trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
+                      compile=compile, echo=echo, info=info, state=state)
+    return trainer.run(max_steps=max_steps, progress=progress)
+
+
+def format_epoch(row: dict, num_epochs: int) -> str:
+    text = f"epoch {row['epoch']}/{num_epochs}: train cost {row['train_cost']:.5f}"
+    if "valid_denoising_cost" in row:
+        text += " | valid denoising cost per iteration " + " ".join(f"{c:.5f}" for c in row["valid_denoising_cost"])
+    if "valid_class_error" in row:
+        text += f" | valid class error {row['valid_class_error'][-1]:.2f}%"
+    if row.get("samples_per_s"):
+        text += f" | {row['train_time_s']:.1f} s, {row['samples_per_s']:.0f} samples/s"
+    return text
