@@ -6,6 +6,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
+from parity_tests.helpers import perturbed_params
 from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
 from tagger_torch.model import Tagger
@@ -17,11 +18,7 @@ from tiny import TINY, invoke
 def test_scores_equal_a_per_sample_loop_with_sklearn(small_shapes_h5):
     # perturbed weights so that the masks depend on the input
     config = from_dict({**TINY, "valid_batch_size": 40})
-    model = Tagger(config)
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=gen))
+    model = Tagger(config, params=perturbed_params(config, seed=0, scale=0.3))
     data = load_split(small_shapes_h5, "test", ("features", "mask"))
     x = torch.from_numpy(data["features"][:100])
     masks = data["mask"][:100]

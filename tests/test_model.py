@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from parity_tests.helpers import perturbed_params
 from tagger_torch.config import PRESETS, TaggerConfig
 from tagger_torch.errors import TaggerError
 from tagger_torch.inputs import read_params
@@ -21,12 +22,7 @@ CONTINUOUS = BINARY.replace(input_type="continuous", zhat_init_value=0.5, object
 
 def perturbed(config, seed=0, scale=0.5):
     """A model whose every parameter is moved off the release init (which makes the decoder output 0)."""
-    model = Tagger(config, seed=seed)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=gen))
-    return model
+    return Tagger(config, params=perturbed_params(config, seed, scale))
 
 
 def inputs(config, B=5, seed=1):

@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import hypergeom, norm
 
 import tagger_reference as ref
+from parity_tests.helpers import perturbed_params as perturbed
 from tagger_reference.ops import normalize, sigmoid
 from tagger_torch.config import TaggerConfig
 from tagger_torch.errors import TaggerError
@@ -25,10 +26,8 @@ CONFIGS = {
 
 
 def perturbed_params(config, seed=0, scale=0.5):
-    """Release init plus N(0, scale^2) on every parameter (the a1..a10 included), float64."""
-    rng = np.random.RandomState(seed + 1000)
-    params = ref.init_params(config, seed)
-    return {name: value.astype(np.float64) + scale * rng.randn(*value.shape) for name, value in params.items()}
+    """parity_tests' perturbed release init (every parameter, a1..a10 included), as float64."""
+    return {name: np.float64(value) for name, value in perturbed(config, seed, scale).items()}
 
 
 def make_batch(config, B=5, seed=0, corrupted=True):

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import tagger_reference as ref
+from parity_tests.helpers import perturbed_params
 from tagger_reference.cli import main
 from tagger_torch.config import from_dict
 
@@ -57,11 +58,10 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def perturb_params_file(path, seed=0):
-    """Every parameter moved off its release init, so that the trace is not the trivial one."""
-    rng = np.random.RandomState(seed)
-    with np.load(path) as f:
-        params = {k: f[k] + np.float32(0.3 * rng.randn(*f[k].shape)) for k in f.files}
+def perturb_params_file(path, config, seed):
+    """The parameter file of init-params --seed `seed`, every parameter moved off its release init, so
+    that the trace is not the trivial one."""
+    params = perturbed_params(config, seed, scale=0.3)
     np.savez(path, **params)
     return params
 
@@ -78,7 +78,7 @@ def test_init_params_then_trace(tmp_path, name, corrupted):
     for k, v in ref.init_params(config, 5).items():
         assert initial[k].dtype == np.float32
         np.testing.assert_array_equal(initial[k], v)
-    params = perturb_params_file(tmp_path / "p.npz")
+    params = perturb_params_file(tmp_path / "p.npz", config, seed=5)
 
     args = ["trace", "--config", tmp_path / "cfg.json", "--params", tmp_path / "p.npz", "--input",
             tmp_path / "x.npy", "--noise", tmp_path / "noise.npz", "--out", tmp_path / "trace.npz"]
