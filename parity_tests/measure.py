@@ -2,7 +2,7 @@
 
     python -m parity_tests.measure [--device cpu|cuda] [--dtype float32 float64]
 
-For every case of helpers.CASES and every dtype: the max abs error (over all iterations and elements)
+For every case of cases.CASES and every dtype: the max abs error (over all iterations and elements)
 of each trace array against the float64 reference, and the largest ratio error / tolerance (< 1 passes).
 Also, for float32, the *sensitivity* of each case: how far the float64 reference itself moves when every
 parameter and input is multiplied by (1 + 2^-24 N(0,1)), i.e. a float32 rounding's worth of noise. A
@@ -22,7 +22,8 @@ from typing import Dict
 import numpy as np
 import torch
 
-from .helpers import CASES, TRACE_ARRAYS, build, errors, run_reference, run_torch
+from .cases import CASES, TRACE_ARRAYS, build, run_reference, run_torch
+from .compare import errors, normwise, ratio
 from .tolerances import tolerances
 
 
@@ -59,17 +60,17 @@ def measure(device: str, dtypes) -> None:
             inputs = build(case)
             ref = run_reference(case, inputs)
             got = run_torch(case, inputs, getattr(torch, dtype), device)
-            cells, ratio = [], 0.0
+            cells, worst = [], 0.0
             for name in TRACE_ARRAYS:
                 if name not in ref:
                     cells.append("-")
                     continue
                 tol = table[name]
-                abs_err = errors(ref[name], got[name], tol)[0]
+                abs_err = errors(got[name], ref[name], tol)[0]
                 overall[name] = max(overall[name], abs_err)
-                ratio = max(ratio, float((np.abs(got[name] - ref[name]) / (tol.atol + tol.rtol * np.abs(ref[name]))).max()))
+                worst = max(worst, ratio(got[name], ref[name], tol))
                 cells.append(f"{abs_err:.1e}")
-            print(f"| {case.name} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+            print(f"| {case.name} | " + " | ".join(cells) + f" | {worst:.2f} |")
         print("| **max** | " + " | ".join(f"**{overall[n]:.1e}**" for n in TRACE_ARRAYS) + " | |")
         print("| tolerance atol / rtol | " + " | ".join(f"{table[n].atol:.0e} / {table[n].rtol:.0e}" for n in TRACE_ARRAYS) + " | |")
     if "float32" in dtypes and device == "cpu":
@@ -99,16 +100,16 @@ def measure_release() -> None:
     print("| case | golden file | run | " + " | ".join(TRACE_ARRAYS) + " | bound | worst ratio |")
     print("|---" * (len(TRACE_ARRAYS) + 5) + "|")
     for case, golden, run in rel.TRACE_TESTS:
-        worst, ratio, bound = {}, 0.0, None
+        worst, worst_ratio, bound = {}, 0.0, None
         for c in rel.trace_comparisons(case, golden, run):
-            err = rel.normwise(c.got, c.ref, c.scale)
+            err = normwise(c.got, c.ref, c.scale)
             worst[c.quantity] = max(worst.get(c.quantity, 0.0), err)
             if c.quantity == "class_error":
-                ratio = ratio if err <= c.bound else float("inf")
+                worst_ratio = worst_ratio if err <= c.bound else float("inf")
             else:
-                bound, ratio = c.bound, max(ratio, err / c.bound)
+                bound, worst_ratio = c.bound, max(worst_ratio, err / c.bound)
         cells = [f"{worst[n]:.1e}" if n in worst else "-" for n in TRACE_ARRAYS]
-        print(f"| {case.split('_')[0]} | {golden} | {run} | " + " | ".join(cells) + f" | {bound:.0e} | {ratio:.2f} |")
+        print(f"| {case.split('_')[0]} | {golden} | {run} | " + " | ".join(cells) + f" | {bound:.0e} | {worst_ratio:.2f} |")
 
     print("\n### Training (case 5a) and AMI: max normwise error over parameters, iterations or samples\n")
     print("| golden file | run | scale | max error | bound | ratio |")
@@ -123,7 +124,7 @@ def measure_release() -> None:
         for c in group:
             scale = c.where.partition("(scale: ")[2].rstrip(")") or ("1 (absolute)" if c.scale else "max abs golden")
             row = rows.setdefault((c.golden.split("/")[1], c.run, scale), [0.0, c.bound])
-            row[0] = max(row[0], rel.normwise(c.got, c.ref, c.scale))
+            row[0] = max(row[0], normwise(c.got, c.ref, c.scale))
     for (golden, run, scale), (err, bound) in rows.items():
         print(f"| {golden} | {run} | {scale} | {err:.1e} | {bound:.0e} | {err / bound:.2f} |")
     for case in rel.FORWARD_CASES:

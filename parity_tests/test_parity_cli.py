@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from tagger_reference.cli import main as reference_cli
 from tagger_torch.cli import main as torch_cli
 
-from .helpers import CASES, build, compare
+from .cases import CASES, build
+from .compare import compare_trace
 
 
 def run(cli, *args):
@@ -50,4 +51,4 @@ def test_trace_files_agree(tmp_path, dtype):
     run(reference_cli, "trace", *common, "--out", tmp_path / "ref.npz")
     run(torch_cli, "trace", *common, "--out", tmp_path / "torch.npz", "--dtype", dtype)
     ref, got = load(tmp_path / "ref.npz"), load(tmp_path / "torch.npz")
-    compare(case, inputs, ref, {k: np.float64(v) for k, v in got.items()}, "cpu", dtype)
+    compare_trace(case, inputs, ref, {k: np.float64(v) for k, v in got.items()}, "cpu", dtype)

@@ -4,7 +4,8 @@ from functools import lru_cache
 import pytest
 import torch
 
-from .helpers import CASES, build, compare, run_reference, run_torch
+from .cases import CASES, build, run_reference, run_torch
+from .compare import compare_trace
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                    reason="no CUDA device (torch.cuda.is_available() is False)")
@@ -18,7 +19,7 @@ def reference_run(case):
 
 def check(case, dtype: str, device: str):
     inputs, ref = reference_run(case)
-    compare(case, inputs, ref, run_torch(case, inputs, getattr(torch, dtype), device), device, dtype)
+    compare_trace(case, inputs, ref, run_torch(case, inputs, getattr(torch, dtype), device), device, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -50,4 +51,4 @@ def test_a_wrong_equation_is_caught(monkeypatch):
     got = run_torch(case, inputs, torch.float32, "cpu")
     # at iteration 0 every z_k equals z0, so L(m) is uniform whatever n is: the error shows at iteration 1
     with pytest.raises(AssertionError, match=r"m_lh at iteration 1: max abs err"):
-        compare(case, inputs, ref, got, "cpu", "float32")
+        compare_trace(case, inputs, ref, got, "cpu", "float32")

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from .helpers import CASES, perturbed_params
+from .cases import CASES, perturbed_params
+from .compare import assert_close
 from .tolerances import TABLE
 
 TOL = TABLE["z"]["float64"]
@@ -151,10 +152,7 @@ def test_same_name_same_result(label, module, name, args):
         return
     wants, gots = (want, got) if isinstance(want, tuple) else ((want,), (got,))
     for i, (w, g) in enumerate(zip(wants, gots)):
-        w, g = np.asarray(w), np.asarray(g)
-        assert w.shape == g.shape, f"{label}: output {i} shape {g.shape} != {w.shape}"
-        diff = np.abs(g - w)
-        assert np.all(diff <= TOL.atol + TOL.rtol * np.abs(w)), f"{label}: output {i}: max abs err {diff.max():.3g}"
+        assert_close(g, w, TOL, quantity=f"{module}.{name}, output {i}", context=f"{label} [float64]")
 
 
 def test_every_shared_name_is_paired():

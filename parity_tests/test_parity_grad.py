@@ -12,17 +12,18 @@ import tagger_reference as reference
 from tagger_reference.gradcheck import numerical_grad
 from tagger_torch.model import Tagger
 
-from .helpers import Case, _config, build, no_tf32
+from .cases import Case, build, no_tf32, tiny_config
+from .compare import assert_close
 from .tolerances import GRADIENT
 
 _TINY = dict(in_dim=(2, 3), encoder_proj=(5, 4, 3), n_groups=2, n_iterations=2)
 _TINY_CLASS = dict(_TINY, encoder_proj=(5, 4, 4), input_type="continuous", zhat_init_value=0.5,
                    class_cost_x=0.5)
 GRAD_CASES = [
-    Case("grad-binary-batch", _config(**_TINY), batch=4, seed=11),
-    Case("grad-continuous-layer-2obj", _config(**dict(_TINY_CLASS, norm="layer", objects_per_sample=2,
+    Case("grad-binary-batch", tiny_config(**_TINY), batch=4, seed=11),
+    Case("grad-continuous-layer-2obj", tiny_config(**dict(_TINY_CLASS, norm="layer", objects_per_sample=2,
                                                       n_groups=3)), batch=4, labels=True, seed=12),
-    Case("grad-continuous-batch-1obj-clean", _config(**_TINY_CLASS), batch=4, labels=True,
+    Case("grad-continuous-batch-1obj-clean", tiny_config(**_TINY_CLASS), batch=4, labels=True,
          corrupted=False, seed=13),
 ]
 
@@ -66,13 +67,9 @@ def check_gradients(case: Case, device: str):
     expected = finite_differences(case)[1]
     got = autograd_gradients(case, device)
     assert set(got) == set(expected)
-    for name in got:
-        diff = np.abs(got[name] - expected[name])
-        worst = np.unravel_index(diff.argmax(), diff.shape)
-        assert np.all(diff <= GRADIENT.atol + GRADIENT.rtol * np.abs(expected[name])), (
-            f"{case.name} [{device}]: d cost / d {name}: max abs err {diff.max():.3g} at {worst} "
-            f"(autograd {got[name][worst]:.6g}, finite differences {expected[name][worst]:.6g}; "
-            f"tolerance atol {GRADIENT.atol:.0e}, rtol {GRADIENT.rtol:.0e})")
+    for name in got:  # autograd vs finite differences
+        assert_close(got[name], expected[name], GRADIENT, quantity=f"d cost / d {name}",
+                     context=f"{case.name} [{device}]")
 
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: c.name)

@@ -6,7 +6,8 @@ import torch
 import tagger_reference as reference
 from tagger_torch.optim import BlocksAdam
 
-from .helpers import CASES, perturbed_params
+from .cases import CASES, perturbed_params
+from .compare import assert_close
 from .tolerances import adam_tolerance
 
 CONFIG = CASES[-1].config  # continuous, 3 hidden layers and a class head: every kind of parameter
@@ -40,10 +41,8 @@ def check_adam(dtype: torch.dtype, device: str):
     ref, got = adam_pair(dtype, device)
     tol = adam_tolerance(str(dtype).replace("torch.", ""))
     for name in ref:
-        diff = np.abs(got[name] - ref[name])
-        assert np.all(diff <= tol.atol + tol.rtol * np.abs(ref[name])), (
-            f"BlocksAdam [{device} {dtype}] after {STEPS} steps: {name}: max abs err {diff.max():.3g} "
-            f"(tolerance atol {tol.atol:.0e}, rtol {tol.rtol:.0e})")
+        assert_close(got[name], ref[name], tol, quantity=name, where=f"step {STEPS}",
+                     context=f"BlocksAdam vs adam_step [{device} {dtype}]")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)

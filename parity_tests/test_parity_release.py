@@ -3,9 +3,9 @@
 parity_tests/release/ holds the release's outputs for fixed parameters, inputs and noise draws (its
 README.md says how they were made). Bounds: tolerances.py, section "Against the release itself".
 
-Error measure (`normwise`): max |got - golden| / scale over the array compared (one quantity at one
-iteration, one parameter at one step); scale = max |golden| of that array unless a comparison names
-another (the largest gradient, the largest parameter change, lr x steps, 1 for AMI).
+Error measure (`compare.normwise`): max |got - golden| / scale over the array compared (one quantity
+at one iteration, one parameter at one step); scale = max |golden| of that array unless a comparison
+names another (the largest gradient, the largest parameter change, lr x steps, 1 for AMI).
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ from tagger_torch.model import Tagger
 from tagger_torch.optim import BlocksAdam
 from tagger_torch.params import init_params
 
-from .helpers import TRACE_ARRAYS, Case, Inputs, run_reference, run_torch
+from .cases import TRACE_ARRAYS, Case, Inputs, run_reference, run_torch
+from .compare import assert_close
 from .tolerances import (RELEASE_ADAM, RELEASE_ADAM_FLOAT32, RELEASE_AMI, RELEASE_CLASS_ERROR, RELEASE_GRADIENT,
-                         RELEASE_TRACE, RELEASE_TRAIN_COST)
+                         RELEASE_TRACE, RELEASE_TRAIN_COST, Normwise)
 
 RELEASE = Path(__file__).parent / "release"
 FORWARD_CASES = ("case1_binary_bn_corrupted", "case3_continuous_2obj_class")
@@ -50,22 +51,11 @@ class Comparison(NamedTuple):
     scale: Optional[float] = None  # None: max |ref|
 
 
-def normwise(got, ref, scale: Optional[float] = None) -> float:
-    """max |got - ref| / scale, scale = max |ref| by default (1 where ref is all zero)."""
-    ref = np.asarray(ref, dtype=np.float64)
-    if scale is None:
-        scale = float(np.abs(ref).max(initial=0.0)) or 1.0
-    return float(np.abs(np.asarray(got, dtype=np.float64) - ref).max(initial=0.0) / scale)
-
-
 def check(c: Comparison) -> None:
-    """The one comparison of this file; the message names the golden file, the quantity, where, the run,
+    """compare.assert_close, normwise; the message names the golden file, the run, the quantity, where,
     the error and the bound."""
-    assert np.shape(c.got) == np.shape(c.ref), f"{c.golden}, {c.quantity}: shape {np.shape(c.got)} != {np.shape(c.ref)}"
-    err = normwise(c.got, c.ref, c.scale)
-    scale = "" if c.scale is None else f", scale {c.scale:.3g}"
-    assert err <= c.bound, (f"{c.golden}, {c.quantity} at {c.where} [{c.run}]: normwise error {err:.3g} > "
-                            f"bound {c.bound:.3g}{scale}")
+    assert_close(c.got, c.ref, Normwise(c.bound, c.scale), quantity=c.quantity, where=c.where,
+                 context=f"{c.golden} [{c.run}]")
 
 
 def load(case: str, name: str) -> Dict[str, np.ndarray]:
@@ -75,7 +65,7 @@ def load(case: str, name: str) -> Dict[str, np.ndarray]:
 
 @lru_cache(maxsize=None)
 def forward_case(case: str):
-    """(config, helpers.Case, helpers.Inputs) of a golden case: B = 100, the release's draws."""
+    """(config, cases.Case, cases.Inputs) of a golden case: B = 100, the release's draws."""
     config = load_config(str(RELEASE / case / "config.json"))
     arrays = load(case, "inputs")
     labels = arrays.get("labels")
@@ -95,7 +85,7 @@ def forward_run(case: str, run: str) -> Dict[str, np.ndarray]:
 # Forward pass: every trace array of every iteration (cases 1 and 3)
 # ----------------------------------------------------------------------------------------------
 def trace_comparisons(case: str, golden: str, run: str, trace=None) -> Iterator[Comparison]:
-    """In the order of computation, as helpers.compare. The golden per-element arrays hold the first
+    """In the order of computation, as compare.compare_trace. The golden per-element arrays hold the first
     examples of the batch only (release/README.md), so the run's arrays are cut to match."""
     trace = forward_run(case, run) if trace is None else trace
     ref = load(case, golden)
@@ -136,7 +126,7 @@ def test_a_wrong_equation_fails_against_the_release(monkeypatch):
     monkeypatch.setattr(port, "group_likelihood", fixed_group_likelihood)
     trace = run_torch(run_case, inputs, torch.float64, "cpu")
     # at iteration 0 every z_k equals z0, so L(m) is uniform whatever n is: the error shows at iteration 1
-    with pytest.raises(AssertionError, match=r"release_trace_f64clean\.npz, m_lh at iteration 1 \[torch float64\]"):
+    with pytest.raises(AssertionError, match=r"release_trace_f64clean\.npz \[torch float64\]: m_lh at iteration 1: normwise"):
         for c in trace_comparisons(case, "release_trace_f64clean", "torch float64", trace):
             check(c)
 

@@ -1,7 +1,7 @@
-"""Every tolerance of the parity suite, in one table.
+"""Every tolerance of the parity suite, in one table (checked by `compare.assert_close`).
 
 An array passes when |torch - reference| <= atol + rtol |reference| element by element (numpy's
-allclose), at every iteration. The reference runs in float64 on the CPU. `python -m parity_tests.measure`
+allclose, `Tol`), at every iteration; the comparisons against the release are normwise (`Normwise`). The reference runs in float64 on the CPU. `python -m parity_tests.measure`
 prints the observed errors (docs/parity.md lists them); the bounds below were set from those runs.
 
 float64 (CPU and CUDA): SPEC's 1e-10, relative where values are large. Observed max abs errors are
@@ -19,15 +19,25 @@ float32: the port computes in float32 from the same float32 numbers the referenc
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Tol:
+    """Per element: |torch - reference| <= atol + rtol |reference|."""
+
     atol: float
     rtol: float
+
+
+@dataclass(frozen=True)
+class Normwise:
+    """max |got - reference| / scale <= bound over the array compared; scale None: max |reference|."""
+
+    bound: float
+    scale: Optional[float] = None
 
 
 _F64 = Tol(1e-10, 1e-10)
@@ -51,7 +61,7 @@ TABLE: Dict[str, Dict[str, Tol]] = {
     # class_cost (T,): mean cross-entropy of P. Max float32 seen 2.9e-6.
     "class_cost": {"float64": _F64, "float32": Tol(5e-5, 1e-5)},
     # class_error (T,) in %: discrete. Equal up to rounding of the mean, plus 100/B for each example
-    # whose top classes are tied within y's tolerance (helpers.class_error_slack): there rounding may
+    # whose top classes are tied within y's tolerance (compare.class_error_slack): there rounding may
     # flip the ranking. Observed: equal in every case.
     "class_error": {"float64": _F64, "float32": Tol(1e-4, 0.0)},
 }

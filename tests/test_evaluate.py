@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
-from parity_tests.helpers import perturbed_params
+from parity_tests.cases import perturbed_params
 from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
 from tagger_torch.model import Tagger

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from parity_tests.helpers import perturbed_params
+from parity_tests.cases import perturbed_params
 from tagger_torch.config import PRESETS, TaggerConfig
 from tagger_torch.errors import TaggerError
 from tagger_torch.inputs import read_params

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from parity_tests.helpers import perturbed_params
+from parity_tests.cases import perturbed_params
 from parity_tests.tolerances import BF16_COST
 from tagger_torch import precision
 from tagger_torch.config import from_dict, get_preset

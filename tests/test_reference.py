@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import hypergeom, norm
 
 import tagger_reference as ref
-from parity_tests.helpers import perturbed_params as perturbed
+from parity_tests.cases import perturbed_params as perturbed
 from tagger_reference.ops import normalize, sigmoid
 from tagger_torch.config import TaggerConfig
 from tagger_torch.errors import TaggerError

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import tagger_reference as ref
-from parity_tests.helpers import perturbed_params
+from parity_tests.cases import perturbed_params
 from tagger_reference.cli import main
 from tagger_torch.config import from_dict
 

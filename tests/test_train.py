@@ -17,7 +17,7 @@ from tagger_torch.model import Tagger
 from tagger_torch.training import Trainer, run_training
 from tagger_torch.training import step as step_module
 from tagger_torch.training.streams import labelled_indices
-from tiny import LABELLED, TINY, invoke, write_labelled_h5
+from tiny import TINY, invoke, write_labelled_h5
 
 CPU = torch.device("cpu")
 
