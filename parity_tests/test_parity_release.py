@@ -126,7 +126,8 @@ def test_a_wrong_equation_fails_against_the_release(monkeypatch):
     monkeypatch.setattr(port, "group_likelihood", fixed_group_likelihood)
     trace = run_torch(run_case, inputs, torch.float64, "cpu")
     # at iteration 0 every z_k equals z0, so L(m) is uniform whatever n is: the error shows at iteration 1
-    with pytest.raises(AssertionError, match=r"release_trace_f64clean\.npz \[torch float64\]: m_lh at iteration 1: normwise"):
+    message = r"release_trace_f64clean\.npz \[torch float64\]: m_lh at iteration 1: normwise"
+    with pytest.raises(AssertionError, match=message):
         for c in trace_comparisons(case, "release_trace_f64clean", "torch float64", trace):
             check(c)
 

@@ -1,8 +1,9 @@
 """Every tolerance of the parity suite, in one table (checked by `compare.assert_close`).
 
 An array passes when |torch - reference| <= atol + rtol |reference| element by element (numpy's
-allclose, `Tol`), at every iteration; the comparisons against the release are normwise (`Normwise`). The reference runs in float64 on the CPU. `python -m parity_tests.measure`
-prints the observed errors (docs/parity.md lists them); the bounds below were set from those runs.
+allclose, `Tol`), at every iteration; the comparisons against the release are normwise
+(`Normwise`). The reference runs in float64 on the CPU. `python -m parity_tests.measure` prints the
+observed errors (docs/parity.md lists them); the bounds below were set from those runs.
 
 float64 (CPU and CUDA): SPEC's 1e-10, relative where values are large. Observed max abs errors are
     <= 5e-13 over all cases: the two implementations sum in different orders (BLAS vs loops), and the

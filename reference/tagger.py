@@ -1,10 +1,10 @@
 """Algorithm 1 of the paper (SPEC sections 1-4) in plain NumPy, float64, explicit loops.
 
 This is the slow twin of `tagger_torch.tagger`: functions with the same name compute the same thing
-(T iterations are `tagger_reference.model.forward`). Layout is group-first: a per-element array has shape (K, B, D), K groups,
-B examples, D = prod(in_dim). Parameters are a dict of release names -> arrays (see
-`tagger_reference.params`); the configuration is a `tagger_torch.config.TaggerConfig`. The mapping
-(SPEC 4e) is a `Mapping`; the release's Ladder (`tagger_reference.ladder`) is `LADDER`.
+(T iterations are `tagger_reference.model.forward`). Layout is group-first: a per-element array has
+shape (K, B, D), K groups, B examples, D = prod(in_dim). Parameters are a dict of release names ->
+arrays (see `tagger_reference.params`); the configuration is a `tagger_torch.config.TaggerConfig`.
+The mapping (SPEC 4e) is a `Mapping`; the release's Ladder (`tagger_reference.ladder`) is `LADDER`.
 """
 from typing import Callable, NamedTuple
 
