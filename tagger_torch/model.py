@@ -24,8 +24,8 @@ from .metrics import ami_from_contingency, ari_from_contingency, contingency_tab
 from .models import Batch, Split
 from .ops import pos
 from .params import init_params, param_shapes
-from .tagger import LADDER, Mapping, corrupt as corrupt_input, draw_corruption, flop_per_step, initial_state, \
-    tag_iteration
+from .tagger import LADDER, Mapping, draw_corruption, flop_per_step, initial_state, tag_iteration
+from .tagger import corrupt as corrupt_input  # `forward`'s argument `corrupt` shadows the name there
 
 TRACE_KEYS = ("z", "m", "m_lh", "delta_z", "y")
 
