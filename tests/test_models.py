@@ -1,0 +1,113 @@
+"""The model registry: a model other than Tagger, one class here and one registry line, trains, stops,
+resumes exactly and is scored through the same Trainer, run directory and evaluation."""
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tagger_torch.config import RunConfig, from_dict, load_config
+from tagger_torch.errors import TaggerError
+from tagger_torch.evaluate import evaluate_model
+from tagger_torch.files import save_npz
+from tagger_torch.inputs import check_params
+from tagger_torch.models import MODELS, Batch, Split, build_model
+from tagger_torch.training import run_training
+from tagger_torch.training.rundir import load_model
+
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class ToyConfig(RunConfig):
+    model: str = "toy"  # this model's registry name
+    hidden: int = 8  # units of the bottleneck
+
+
+class Toy(nn.Module):
+    """A linear autoencoder of the unlabelled batch: the smallest model with the interface."""
+
+    monitor = "cost"
+
+    def __init__(self, config: ToyConfig, seed=None, params=None, device=None):
+        super().__init__()
+        self.config = config
+        D, H = config.input_size, config.hidden
+        self.shapes = {"enc": (D, H), "dec": (H, D)}
+        rng = np.random.RandomState(config.seed if seed is None else seed)
+        for name, shape in self.shapes.items():
+            value = np.float32(rng.randn(*shape) / np.sqrt(shape[0]))
+            self.register_parameter(name, nn.Parameter(torch.from_numpy(value)))
+        if params is not None:
+            self.load_params(params)
+
+    def forward(self, x):
+        return ((x @ self.enc @ self.dec - x) ** 2).mean()
+
+    def batch_cost(self, batch: Batch, generator, forward=None):
+        cost = (self if forward is None else forward)(batch.x)
+        return cost, {"cost": cost.detach()}
+
+    @torch.no_grad()
+    def evaluate(self, split: Split, *, batch_size, generator, progress=False):
+        costs = [len(x) * float(self(x)) for x in torch.split(split.x, batch_size)]
+        return {"cost": [sum(costs) / len(split.x)]}
+
+    def evaluation_facts(self):
+        return {"hidden": self.config.hidden}
+
+    def load_params(self, params, subset=False):
+        fitted = check_params(params, self.shapes, subset)
+        with torch.no_grad():
+            for name, value in fitted.items():
+                self._parameters[name].copy_(torch.as_tensor(np.asarray(value)))
+        return list(fitted)
+
+    def save_npz(self, path):
+        save_npz(path, {name: p.detach().numpy() for name, p in self.named_parameters()})
+
+    def flop_per_step(self, batch_size):
+        return 3 * 2 * 2 * batch_size * self.config.input_size * self.config.hidden
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setitem(MODELS, "toy", (f"{__name__}:ToyConfig", f"{__name__}:Toy"))
+    return from_dict({"model": "toy", "hidden": 6, "batch_size": 50, "valid_batch_size": 50, "num_epochs": 2,
+                      "lr": 0.01, "seed": 4})
+
+
+def params_of(run):
+    with np.load(os.path.join(run, "params.npz")) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_a_registered_model_trains_resumes_and_scores(tmp_path, small_shapes_h5, toy):
+    assert isinstance(toy, ToyConfig) and isinstance(build_model(toy), Toy)
+    whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+    result = run_training(toy, small_shapes_h5, whole, CPU, echo=lambda s: None)
+    assert result["epochs_done"] == 2
+    with open(os.path.join(whole, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    assert [set(r) >= {"train_cost", "valid_cost"} for r in rows] == [True, True]
+    assert rows[1]["train_cost"] < rows[0]["train_cost"]
+    assert load_config(os.path.join(whole, "config.json")) == toy  # config.json names the model
+    run_training(toy, small_shapes_h5, parts, CPU, max_steps=3, echo=lambda s: None)
+    run_training(toy, small_shapes_h5, parts, CPU, resume=True, echo=lambda s: None)
+    a, b = params_of(whole), params_of(parts)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    config, model = load_model(whole)
+    scores = evaluate_model(model, small_shapes_h5, "test")
+    assert isinstance(model, Toy) and scores["hidden"] == 6 and scores["n_examples"] == 100
+    assert np.isfinite(scores["cost"][0])
+
+
+def test_config_files_pick_their_model(toy):
+    assert from_dict({"encoder_proj": [8, 4]}).model == "tagger"  # no `model` field: Tagger's
+    with pytest.raises(TaggerError, match="unknown config field.*encoder_proj"):
+        from_dict({"model": "toy", "encoder_proj": [8, 4]})  # another model's fields are not this one's
+    with pytest.raises(TaggerError, match="unknown model 'fc-mlp'"):
+        from_dict({"model": "fc-mlp"})
