@@ -9,7 +9,8 @@ setup(
     python_requires=">=3.9",
     # Only two import names are installed: the PyTorch port and the NumPy reference,
     # which lives in the folder reference/ but is imported as tagger_reference.
-    packages=["tagger_torch", "tagger_torch.commands", "tagger_torch.data", "tagger_torch.training",
+    packages=["tagger_torch", "tagger_torch.baselines", "tagger_torch.commands", "tagger_torch.data",
+              "tagger_torch.training",
               "tagger_reference"],
     package_dir={"tagger_reference": "reference"},
     install_requires=[

@@ -49,6 +49,13 @@ class RunConfig:
         """Whether training reads the labelled stream (and the data must hold labels)."""
         return False
 
+    @property
+    def training_streams(self) -> Tuple[str, ...]:
+        """The streams training reads (training/streams.py): 'unlabelled' (the whole train split, which
+        then makes the epoch) and, for models that read labels, 'labelled'. A purely supervised model
+        reads ('labelled',) only: its epoch is one pass over its labelled examples."""
+        return ("unlabelled", "labelled") if self.uses_labels else ("unlabelled",)
+
     def replace(self, **changes: Any) -> "RunConfig":
         """A validated copy with some fields changed (None values are ignored)."""
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -207,7 +214,7 @@ _FREQ20_2_CONTINUE = _FREQ20_2_PRETRAIN.replace(
     class_cost_x=0.1, lr=0.0002, num_epochs=50,
 )
 
-PRESETS: Dict[str, RunConfig] = {
+PRESETS: Dict[str, Any] = {
     "shapes50k20x20": _SHAPES,
     "shapes50k20x20-ln": _SHAPES.replace(norm="layer"),
     # `make demo`: a small LayerNorm Tagger that groups Shapes after ~3 minutes on 2 CPU cores
@@ -219,16 +226,51 @@ PRESETS: Dict[str, RunConfig] = {
 }
 
 
+def _baseline_presets() -> Dict[str, Dict[str, Any]]:
+    """The Table-2 baselines (Greff et al. 2016, section 3.3) on Freq20-1/2MNIST, with all 50 000 labels
+    (`freq20-Nmnist-MODEL`) and with the class-balanced 1000 of Tagger's stage 2 (`...-1k`: same seed 1,
+    so the same examples). Field values only: their config classes import torch and are built by
+    `get_preset`. Sizes are the paper's; docs/baselines.md gives the rest of the choices."""
+    sizes = {  # model -> (its fields with 50 000 labels, its fields with 1000 labels)
+        "fc-mlp": ({"hidden": [2000, 2000, 2000]}, {"hidden": [1000, 1000]}),
+        "fc-ladder": ({}, {}),  # 3000-2000-1000-500-250, the config's default
+        "convnet": ({}, {}),  # All-CNN-C's widths, the config's default
+    }
+    presets = {}
+    for n_digits in (1, 2):
+        for model, (all_labels, few_labels) in sizes.items():
+            name = f"freq20-{n_digits}mnist-{model}"
+            common = {"model": model, "in_dim": [1, 28, 28], "objects_per_sample": n_digits, "seed": 1}
+            presets[name] = {**common, **all_labels, "labeled_samples": None}
+            presets[name + "-1k"] = {**common, **few_labels, "labeled_samples": 1000}
+    return presets
+
+
+# name -> a config, or (the baselines) the field values of one, built by `get_preset`
+PRESETS.update(_baseline_presets())
+
+
 def get_preset(name: str) -> RunConfig:
     try:
-        return PRESETS[name]
+        preset = PRESETS[name]
     except KeyError:
         raise TaggerError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})") from None
+    return from_dict(preset) if isinstance(preset, dict) else preset
 
 
-def preset_for_data(info) -> str:
-    """The release runner that matches a data file (when neither --preset nor --config is given)."""
+def preset_for_data(info, model: str = "tagger") -> str:
+    """The preset of `model` that matches a data file (when neither --preset nor --config is given):
+    Tagger's release runner, or a baseline's preset with all labels (it needs a labelled data set)."""
     D = int(math.prod(info.in_dim))
+    if model != "tagger":
+        config_class(model)  # an unknown model fails here, naming the known ones
+        if not info.has_labels:
+            raise TaggerError(f"the model '{model}' learns from labels but {info.path} has none (no 'targets' "
+                              "with digit labels); train it on a Freq20-MNIST file")
+        if D != 784:
+            raise TaggerError(f"no preset of '{model}' matches {info.path} (inputs of shape {info.in_dim}); "
+                              "give --config with the model's fields")
+        return f"freq20-{2 if info.objects_per_sample == 2 else 1}mnist-{model}"
     if info.input_type == "binary" and D == 400:
         return "shapes50k20x20"
     if info.input_type == "continuous" and D == 784:

@@ -41,11 +41,12 @@ def evaluate_model(model, hdf5: str, split: str = "test", seed: int = 0, progres
 
 
 def format_table(result: dict) -> str:
-    """The per-iteration scores as rows of a table shaped like the paper's Table 1a."""
+    """The per-iteration scores as rows of a table shaped like the paper's Table 1a (a baseline's: one
+    value per row, without the iterations' header)."""
     T = result["iterations"]
     rows = [("denoising cost", "denoising_cost", "{:.4f}"), ("AMI", "ami", "{:.3f}"), ("ARI", "ari", "{:.3f}"),
             ("class cost", "class_cost", "{:.4f}"), ("class error %", "class_error", "{:.2f}")]
-    lines = [f"{'iteration':<16}" + "".join(f"{i:>9}" for i in range(1, T + 1))]
+    lines = [f"{'iteration':<16}" + "".join(f"{i:>9}" for i in range(1, T + 1))] if "groups" in result else []
     for title, key, fmt in rows:
         if key in result:
             lines.append(f"{title:<16}" + "".join(f"{fmt.format(v):>9}" for v in result[key]))

@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # annotations only
 # model type -> (its config class, its model class)
 MODELS: Dict[str, Tuple[str, str]] = {
     "tagger": ("tagger_torch.config:TaggerConfig", "tagger_torch.model:Tagger"),
+    # the classification baselines of the paper's Table 2 (docs/baselines.md); their files import torch
+    "fc-mlp": ("tagger_torch.baselines.mlp:MLPConfig", "tagger_torch.baselines.mlp:MLP"),
+    "fc-ladder": ("tagger_torch.baselines.ladder_net:LadderNetConfig", "tagger_torch.baselines.ladder_net:LadderNet"),
+    "convnet": ("tagger_torch.baselines.convnet:ConvNetConfig", "tagger_torch.baselines.convnet:ConvNet"),
 }
 
 
@@ -47,7 +51,7 @@ def build_model(config, **kwargs) -> "Model":
 class Batch:
     """One training step's examples; a model reads the parts it trains on."""
 
-    x: Optional["torch.Tensor"]  # (B, D) unlabelled examples (the stream that makes the epoch)
+    x: Optional["torch.Tensor"]  # (B, D) unlabelled examples (None for a model that reads only labelled ones)
     x_labelled: Optional["torch.Tensor"] = None  # (B', D) labelled examples, for models that use labels
     labels: Optional["torch.Tensor"] = None  # (B', objects_per_sample) int64 labels of x_labelled
 

@@ -109,5 +109,5 @@ def test_config_files_pick_their_model(toy):
     assert from_dict({"encoder_proj": [8, 4]}).model == "tagger"  # no `model` field: Tagger's
     with pytest.raises(TaggerError, match="unknown config field.*encoder_proj"):
         from_dict({"model": "toy", "encoder_proj": [8, 4]})  # another model's fields are not this one's
-    with pytest.raises(TaggerError, match="unknown model 'fc-mlp'"):
-        from_dict({"model": "fc-mlp"})
+    with pytest.raises(TaggerError, match="unknown model 'nope' .known: tagger, fc-mlp"):
+        from_dict({"model": "nope"})

@@ -28,7 +28,8 @@ from .options import device_option, precision_option
 @device_option()
 @precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
 def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
-    """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
+    """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration; a Table-2
+    baseline: class cost and error."""
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
     dev = resolve_device(device)
@@ -37,9 +38,13 @@ def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, 
     warn_if_slow(precision, dev)
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
                             n_groups=groups, n_iterations=iterations)
-    click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "
-               f"T={result['iterations']} iterations (trained with K={config.n_groups}, T={config.n_iterations}), "
-               f"{precision}, {result['seconds']:.1f} s")
+    if config.model == "tagger":
+        setting = (f"K={result['groups']} groups, T={result['iterations']} iterations "
+                   f"(trained with K={config.n_groups}, T={config.n_iterations})")
+    else:
+        setting = f"model {config.model}"
+    click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, {setting}, {precision}, "
+               f"{result['seconds']:.1f} s")
     click.echo(format_table(result))
     if out is not None:
         write_text(out, json.dumps(result, indent=2) + "\n")

@@ -11,6 +11,7 @@ from ..config import from_dict, load_config, preset_for_data, resolve_config
 from ..data import dataset_info
 from ..distributed import exit_now, gather, is_main, setup, teardown
 from ..errors import TaggerError
+from ..models import MODELS, config_class
 from ..precision import resolve_device
 from ..training import run_training
 from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
@@ -32,7 +33,9 @@ def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
 
 @click.command("train")
 @click.option("--hdf5", "hdf5", type=str, help="Data file in the release's layout (optional with --resume).")
-@config_options(preset_help="Release runner to start from: {}. Default: the one matching the data file.")
+@click.option("--model", type=str, help=f"The model to train: {', '.join(MODELS)} (default: the preset's or config's; "
+              "tagger). The baselines of Table 2 need labelled data (docs/baselines.md).")
+@config_options(preset_help="Preset to start from: {}. Default: the model's preset matching the data file.")
 @click.option("--epochs", type=int, help="Total epochs of the run (num_epochs), also when resuming.")
 @click.option("--out", type=str, help="Run directory (default runs/<preset>-<time>).")
 @click.option("--seed", type=int, help="Seed of the weights, the data order and the noise.")
@@ -47,18 +50,20 @@ def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
 @click.option("--resume", type=str, help="Continue the run in this directory from its checkpoint.")
 @click.option("--max-steps", type=click.IntRange(1), hidden=True,
               help="Stop as if interrupted after this many steps (tests, demos).")
-def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, device, precision,
-                  compile_, resume, max_steps):
-    """Train Tagger on an HDF5 data set with the release's protocol (SPEC 7).
+def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, device,
+                  precision, compile_, resume, max_steps):
+    """Train Tagger (or a Table-2 baseline, --model) on an HDF5 data set with the release's protocol (SPEC 7).
 
     Under `torchrun --nproc-per-node N` each process trains its own batches with
     DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes the run directory."""
     if epochs is not None and epochs < 1:
         raise TaggerError(f"--epochs must be >= 1 (got {epochs})")
+    if model is not None:
+        config_class(model)  # an unknown model: one line naming the known ones
     dev = setup(resolve_device(device))
     try:
-        code = _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
-                      compile_, resume, max_steps)
+        code = _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev,
+                      precision, compile_, resume, max_steps)
     finally:
         left_job = teardown()
     if left_job:
@@ -67,15 +72,15 @@ def train_command(hdf5, preset, config_path, epochs, out, seed, labeled_samples,
         raise SystemExit(code)
 
 
-def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
+def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
            compile_, resume, max_steps) -> int:
     """The train command inside the job; returns the exit status (128 + signal number after a signal)."""
     echo = click.echo if is_main() else (lambda text: None)
     state = None
     if resume is not None:
-        given = [flag for flag, value in (("--preset", preset), ("--config", config_path), ("--seed", seed),
-                                          ("--labeled-samples", labeled_samples), ("--load-from", load_from),
-                                          ("--out", out)) if value is not None]
+        given = [flag for flag, value in (("--model", model), ("--preset", preset), ("--config", config_path),
+                                          ("--seed", seed), ("--labeled-samples", labeled_samples),
+                                          ("--load-from", load_from), ("--out", out)) if value is not None]
         if given:
             raise TaggerError(f"{', '.join(given)} cannot be combined with --resume (the run keeps its config)")
         if is_main():  # one probe of the directory; the Trainer checks it again on rank 0
@@ -89,12 +94,16 @@ def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_f
     info = dataset_info(hdf5)
     if resume is None:
         n_labels = labeled_samples_flag(labeled_samples)
-        config = resolve_config(preset, config_path, default_preset=lambda: preset_for_data(info),
+        config = resolve_config(preset, config_path, default_preset=lambda: preset_for_data(info, model or "tagger"),
                                 num_epochs=epochs, seed=seed)
+        if model is not None and config.model != model:
+            source = f"the preset '{preset}'" if config_path is None else f"the config {config_path}"
+            raise TaggerError(f"--model {model} does not match {source}, whose model is '{config.model}'")
         if n_labels is not None:  # `replace` keeps a field given None, so 'all' goes through from_dict
             config = from_dict({**config.to_dict(), "labeled_samples": None if n_labels == "all" else n_labels})
         if out is None:
-            name = preset or (os.path.splitext(os.path.basename(config_path))[0] if config_path else preset_for_data(info))
+            name = preset or (os.path.splitext(os.path.basename(config_path))[0] if config_path
+                              else preset_for_data(info, config.model))
             out = os.path.join("runs", f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
             out = gather(out)[0]  # under torchrun: rank 0's name (the ranks' clocks may differ by a second)
         if load_from is not None:

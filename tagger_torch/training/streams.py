@@ -6,6 +6,9 @@
   with fewer labels than examples the first labeled_samples / n_classes of each class (by the first
   target column) in that order. It restarts with a fresh shuffle each epoch and cycles while the
   unlabelled stream makes the epoch; every train example is also in the unlabelled stream.
+* A model that reads only the labelled stream (`config.training_streams == ('labelled',)`: the
+  supervised baselines) has no unlabelled stream; its epoch is one pass over its labelled examples,
+  shuffled anew each epoch (the labelled stream's shuffle of cycle 0).
 
 Every shuffle comes from a generator seeded by (seed, stream, epoch, cycle), so a run stopped at any
 step and resumed sees the same batches. The examples live on the device; a step only indexes them.
@@ -99,20 +102,29 @@ def load_train_data(path: str, info, config, device: torch.device) -> TrainData:
 class Streams:
     """The batches of one rank, by (epoch, step): see the module docstring."""
 
-    def __init__(self, data: TrainData, seed: int, batch_size: int, rank: int = 0, world: int = 1):
+    def __init__(self, data: TrainData, seed: int, batch_size: int, rank: int = 0, world: int = 1,
+                 unlabelled: bool = True):
+        """unlabelled: whether the model reads the unlabelled stream (which then makes the epoch);
+        False: the labelled examples make the epoch (data.labelled must be set)."""
         self.data, self.seed, self.batch_size, self.rank, self.world = data, seed, batch_size, rank, world
-        self.n_train = data.train.x.shape[0]
+        self.supervised = not unlabelled
+        if self.supervised and data.labelled is None:
+            raise TaggerError("a model that reads only the labelled stream needs labelled examples")
+        # the examples of the stream that makes the epoch
+        self.n_train = data.labelled.shape[0] if self.supervised else data.train.x.shape[0]
         self.n_batches = math.ceil(self.n_train / batch_size)
         self.steps_per_epoch = math.ceil(self.n_batches / world)  # each step trains `world` batches
         self.epoch, self.order = 0, None
         self._labelled = (-1, None)  # (cycle, that cycle's shuffled labelled indices)
 
     def epoch_order(self, epoch: int) -> np.ndarray:
-        """The shuffle of the unlabelled stream in `epoch` (kept in checkpoints)."""
+        """The shuffle of the stream that makes the epoch in `epoch` (kept in checkpoints)."""
+        if self.supervised:
+            return stream_order(self.seed, epoch, self.n_train, stream=1, cycle=0)
         return stream_order(self.seed, epoch, self.n_train)
 
     def start_epoch(self, epoch: int, order: np.ndarray) -> None:
-        """Serve the batches of `epoch`, whose unlabelled shuffle is `order`."""
+        """Serve the batches of `epoch`, whose shuffle (of the stream that makes it) is `order`."""
         self.epoch = epoch
         self.order = torch.from_numpy(order).to(self.data.train.x.device)
         self._labelled = (-1, None)
@@ -122,6 +134,9 @@ class Streams:
         B = self.batch_size
         position = step * self.world + self.rank
         j = position % self.n_batches
+        if self.supervised:
+            idx = self.data.labelled[self.order[j * B:(j + 1) * B]]  # (B,) into the train split
+            return Batch(None, self.data.train.x[idx], self.data.train.labels[idx])
         x = self.data.train.x[self.order[j * B:(j + 1) * B]]  # (B, D)
         if self.data.labelled is None:
             return Batch(x)

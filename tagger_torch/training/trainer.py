@@ -89,7 +89,8 @@ class Trainer:
         self.config, self.hdf5, self.out, self.device = config, hdf5, out, device
         self.echo = echo if self.rank == 0 else (lambda text: None)
         self.data = load_train_data(hdf5, info, config, device)
-        self.streams = Streams(self.data, config.seed, config.batch_size, self.rank, self.world)
+        self.streams = Streams(self.data, config.seed, config.batch_size, self.rank, self.world,
+                               unlabelled="unlabelled" in config.training_streams)
         self.n_train, self.steps_per_epoch = self.streams.n_train, self.streams.steps_per_epoch
 
         self.model = build_model(config, seed=config.seed).to(device)
