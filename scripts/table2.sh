@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Table 2 on this machine: train (or resume) every run in sequence, evaluate each finished run on the test
+# split into results/table2/<run>.json, and rewrite results/table2/README.md (docs/baselines.md).
+#
+#   scripts/table2.sh                 # every run, in the order below; run it again to resume
+#   scripts/table2.sh f2-fc-mlp-1k    # only these runs (names below)
+#
+# Baselines train in chunks of WINDOW epochs until the validation class error has flattened (the best of
+# the last WINDOW epochs is not TOL points below the best before them; scripts/table2.py flattened), at
+# least MIN and at most MAX epochs. Tagger's two shortened stages train a fixed number of epochs.
+# Environment: VENV (default ~/tagger-runs/venv-table2, a non-editable install of this branch, so later
+# edits do not change running code), RUNS (run directories, default ~/tagger-runs/table2), DATA (the
+# Freq20 files, default datasets/), RESULTS (default results/table2). One thread, nice 19.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$HOME/tagger-runs/venv-table2}
+RUNS=${RUNS:-$HOME/tagger-runs/table2}
+DATA=${DATA:-$HERE/datasets}
+RESULTS=${RESULTS:-$HERE/results/table2}
+TAGGER="nice -n 19 env OMP_NUM_THREADS=1 $VENV/bin/tagger-torch"
+HELPER="$VENV/bin/python $HERE/scripts/table2.py"
+TOL=${TOL:-0.3}
+export TABLE2_COMMIT=${TABLE2_COMMIT:-$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+mkdir -p "$RUNS" "$RESULTS"
+
+log() { echo "[$(date '+%F %T')] $*"; }
+
+# run NAME COMMAND...: run a training/evaluation command, recorded in the run's commands.txt
+run() {
+    local dir=$RUNS/$1; shift
+    mkdir -p "$dir"
+    echo "$*" | sed "s#$VENV/bin/##; s#$HOME#~#g" >> "$dir/commands.txt"
+    log "$*"
+    "$@"
+}
+
+# until_flat NAME PRESET DIGITS WINDOW MIN MAX: train a baseline until its validation error flattens
+until_flat() {
+    local name=$1 preset=$2 digits=$3 window=$4 min=$5 max=$6 dir=$RUNS/$1
+    while ! $HELPER flattened "$dir" --window "$window" --min-epochs "$min" --max-epochs "$max" --tol "$TOL"; do
+        local done_epochs next
+        done_epochs=$($HELPER epochs "$dir")
+        next=$(( done_epochs < min ? min : done_epochs + window ))
+        next=$(( next > max ? max : next ))
+        if [ -f "$dir/checkpoint.pt" ]; then
+            run "$name" $TAGGER train --resume "$dir" --epochs "$next" --device cpu
+        else
+            run "$name" $TAGGER train --preset "$preset" --hdf5 "$DATA/freq20-${digits}mnist.h5" --out "$dir" \
+                --epochs "$next" --device cpu --precision fp32 --no-compile
+        fi
+    done
+    evaluate "$name" "$digits"
+}
+
+# fixed NAME EPOCHS TRAIN_ARGS...: train a fixed number of epochs (Tagger's shortened stages)
+fixed() {
+    local name=$1 epochs=$2 dir=$RUNS/$1; shift 2
+    if [ -f "$dir/checkpoint.pt" ]; then
+        [ "$($HELPER epochs "$dir")" -ge "$epochs" ] || run "$name" $TAGGER train --resume "$dir" --epochs "$epochs" --device cpu
+    else
+        run "$name" $TAGGER train "$@" --out "$dir" --epochs "$epochs" --device cpu --precision fp32
+    fi
+}
+
+# evaluate NAME DIGITS [EVALUATE_ARGS...]: the test split, once per finished run
+evaluate() {
+    local name=$1 digits=$2 dir=$RUNS/$1; shift 2
+    if [ ! -f "$RESULTS/$name.json" ] || [ "$dir/params.npz" -nt "$RESULTS/$name.json" ]; then
+        run "$name" $TAGGER evaluate --run "$dir" --hdf5 "$DATA/freq20-${digits}mnist.h5" --device cpu \
+            --out "$dir/test.json" "$@"
+        $HELPER result "$name" "$dir" "$dir/test.json" --results "$RESULTS" ${STAGE1:+--stage1 "$STAGE1"}
+    fi
+    $HELPER collect --results "$RESULTS" --runs "$RUNS"
+}
+
+# name -> what it runs (WINDOW MIN MAX epochs for the baselines; measured seconds per epoch in docs/baselines.md)
+one() {
+    case $1 in
+        f1-fc-mlp-1k)    until_flat "$1" freq20-1mnist-fc-mlp-1k 1 10 20 300 ;;
+        f2-fc-mlp-1k)    until_flat "$1" freq20-2mnist-fc-mlp-1k 2 10 20 300 ;;
+        f1-fc-mlp)       until_flat "$1" freq20-1mnist-fc-mlp 1 5 10 60 ;;
+        f2-fc-mlp)       until_flat "$1" freq20-2mnist-fc-mlp 2 5 10 60 ;;
+        f2-fc-ladder-1k) until_flat "$1" freq20-2mnist-fc-ladder-1k 2 3 6 20 ;;
+        f2-fc-ladder)    until_flat "$1" freq20-2mnist-fc-ladder 2 3 6 20 ;;
+        f1-fc-ladder-1k) until_flat "$1" freq20-1mnist-fc-ladder-1k 1 3 6 20 ;;
+        f1-fc-ladder)    until_flat "$1" freq20-1mnist-fc-ladder 1 3 6 20 ;;
+        f1-convnet-1k)   until_flat "$1" freq20-1mnist-convnet-1k 1 10 20 150 ;;
+        f2-convnet-1k)   until_flat "$1" freq20-2mnist-convnet-1k 2 10 20 150 ;;
+        f1-convnet)      until_flat "$1" freq20-1mnist-convnet 1 2 4 20 ;;
+        f2-convnet)      until_flat "$1" freq20-2mnist-convnet 2 2 4 20 ;;
+        f1-tagger-stage2-1k)
+            # shortened: stage 1 (unsupervised, the release's runner) then stage 2 with the release's own
+            # stage-2 settings for 1000 labels (results/table2/configs/), loading stage 1 by name
+            fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-2}" --preset freq20-1mnist-pretrain \
+                --hdf5 "$DATA/freq20-1mnist.h5"
+            fixed "$1" "${TAGGER_STAGE2_EPOCHS:-2}" --preset freq20-1mnist-continue \
+                --config "$HERE/results/table2/configs/freq20-1mnist-tagger-stage2-1k.json" \
+                --load-from "$RUNS/f1-tagger-stage1" --labeled-samples 1000 --hdf5 "$DATA/freq20-1mnist.h5"
+            STAGE1=$RUNS/f1-tagger-stage1 evaluate "$1" 1 --iterations 4 ;;
+        *) echo "unknown run $1" >&2; exit 2 ;;
+    esac
+}
+
+ALL="f1-fc-mlp-1k f2-fc-mlp-1k f1-fc-mlp f2-fc-mlp f2-fc-ladder-1k f2-fc-ladder f1-tagger-stage2-1k
+     f1-convnet-1k f2-convnet-1k f1-fc-ladder-1k f1-fc-ladder f1-convnet f2-convnet"
+for name in ${*:-$ALL}; do
+    log "== $name"
+    one "$name"
+done
+log "done: $RESULTS/README.md"
