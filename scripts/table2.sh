@@ -91,7 +91,7 @@ one() {
         f1-tagger-stage2-1k)
             # shortened: stage 1 (unsupervised, the release's runner) then stage 2 with the release's own
             # stage-2 settings for 1000 labels (results/table2/configs/), loading stage 1 by name
-            fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-2}" --preset freq20-1mnist-pretrain \
+            fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-1}" --preset freq20-1mnist-pretrain \
                 --hdf5 "$DATA/freq20-1mnist.h5"
             fixed "$1" "${TAGGER_STAGE2_EPOCHS:-2}" --preset freq20-1mnist-continue \
                 --config "$HERE/results/table2/configs/freq20-1mnist-tagger-stage2-1k.json" \
