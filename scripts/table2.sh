@@ -31,7 +31,7 @@ run() {
     mkdir -p "$dir"
     echo "$*" | sed "s#$VENV/bin/##; s#$HOME#~#g" >> "$dir/commands.txt"
     log "$*"
-    "$@"
+    "$@" || { local rc=$?; log "exit status $rc: $*"; exit $rc; }
 }
 
 # until_flat NAME PRESET DIGITS WINDOW MIN MAX: train a baseline until its validation error flattens
@@ -48,6 +48,7 @@ until_flat() {
             run "$name" $TAGGER train --preset "$preset" --hdf5 "$DATA/freq20-${digits}mnist.h5" --out "$dir" \
                 --epochs "$next" --device cpu --precision fp32 --no-compile
         fi
+        if [ "$($HELPER epochs "$dir")" -le "$done_epochs" ]; then log "no epoch added to $dir"; exit 1; fi
     done
     evaluate "$name" "$digits"
 }
@@ -68,9 +69,9 @@ evaluate() {
     if [ ! -f "$RESULTS/$name.json" ] || [ "$dir/params.npz" -nt "$RESULTS/$name.json" ]; then
         run "$name" $TAGGER evaluate --run "$dir" --hdf5 "$DATA/freq20-${digits}mnist.h5" --device cpu \
             --out "$dir/test.json" "$@"
-        $HELPER result "$name" "$dir" "$dir/test.json" --results "$RESULTS" ${STAGE1:+--stage1 "$STAGE1"}
+        $HELPER result "$name" "$dir" "$dir/test.json" --results "$RESULTS" ${STAGE1:+--stage1 "$STAGE1"} || exit 1
     fi
-    $HELPER collect --results "$RESULTS" --runs "$RUNS"
+    $HELPER collect --results "$RESULTS" --runs "$RUNS" || exit 1
 }
 
 # name -> what it runs (WINDOW MIN MAX epochs for the baselines; measured seconds per epoch in docs/baselines.md)
@@ -80,21 +81,21 @@ one() {
         f2-fc-mlp-1k)    until_flat "$1" freq20-2mnist-fc-mlp-1k 2 10 20 300 ;;
         f1-fc-mlp)       until_flat "$1" freq20-1mnist-fc-mlp 1 5 10 60 ;;
         f2-fc-mlp)       until_flat "$1" freq20-2mnist-fc-mlp 2 5 10 60 ;;
-        f2-fc-ladder-1k) until_flat "$1" freq20-2mnist-fc-ladder-1k 2 3 6 20 ;;
-        f2-fc-ladder)    until_flat "$1" freq20-2mnist-fc-ladder 2 3 6 20 ;;
-        f1-fc-ladder-1k) until_flat "$1" freq20-1mnist-fc-ladder-1k 1 3 6 20 ;;
-        f1-fc-ladder)    until_flat "$1" freq20-1mnist-fc-ladder 1 3 6 20 ;;
+        f2-fc-ladder-1k) until_flat "$1" freq20-2mnist-fc-ladder-1k 2 2 6 10 ;;
+        f2-fc-ladder)    until_flat "$1" freq20-2mnist-fc-ladder 2 2 6 10 ;;
+        f1-fc-ladder-1k) until_flat "$1" freq20-1mnist-fc-ladder-1k 1 2 6 10 ;;
+        f1-fc-ladder)    until_flat "$1" freq20-1mnist-fc-ladder 1 2 6 10 ;;
         f1-convnet-1k)   until_flat "$1" freq20-1mnist-convnet-1k 1 10 20 150 ;;
         f2-convnet-1k)   until_flat "$1" freq20-2mnist-convnet-1k 2 10 20 150 ;;
-        f1-convnet)      until_flat "$1" freq20-1mnist-convnet 1 2 4 20 ;;
-        f2-convnet)      until_flat "$1" freq20-2mnist-convnet 2 2 4 20 ;;
+        f1-convnet)      until_flat "$1" freq20-1mnist-convnet 1 2 4 12 ;;
+        f2-convnet)      until_flat "$1" freq20-2mnist-convnet 2 2 4 12 ;;
         f1-tagger-stage2-1k)
             # shortened: stage 1 (unsupervised, the release's runner) then stage 2 with the release's own
             # stage-2 settings for 1000 labels (results/table2/configs/), loading stage 1 by name
             fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-1}" --preset freq20-1mnist-pretrain \
                 --hdf5 "$DATA/freq20-1mnist.h5"
-            fixed "$1" "${TAGGER_STAGE2_EPOCHS:-2}" --preset freq20-1mnist-continue \
-                --config "$HERE/results/table2/configs/freq20-1mnist-tagger-stage2-1k.json" \
+            fixed "$1" "${TAGGER_STAGE2_EPOCHS:-1}" --preset freq20-1mnist-continue \
+                --config "$HERE/results/table2/configs/tagger-stage2-1k.json" \
                 --load-from "$RUNS/f1-tagger-stage1" --labeled-samples 1000 --hdf5 "$DATA/freq20-1mnist.h5"
             STAGE1=$RUNS/f1-tagger-stage1 evaluate "$1" 1 --iterations 4 ;;
         *) echo "unknown run $1" >&2; exit 2 ;;
@@ -103,8 +104,12 @@ one() {
 
 ALL="f1-fc-mlp-1k f2-fc-mlp-1k f1-fc-mlp f2-fc-mlp f2-fc-ladder-1k f2-fc-ladder f1-tagger-stage2-1k
      f1-convnet-1k f2-convnet-1k f1-fc-ladder-1k f1-fc-ladder f1-convnet f2-convnet"
+# each run in a subshell: a failed run is logged and the next one starts; a signal (exit >= 128) stops all
 for name in ${*:-$ALL}; do
     log "== $name"
-    one "$name"
+    status=0
+    ( one "$name" ) || status=$?
+    if [ "$status" -ge 128 ]; then log "stopped by a signal during $name"; exit "$status"; fi
+    [ "$status" -eq 0 ] || log "FAILED: $name (exit status $status); going on with the next run"
 done
 log "done: $RESULTS/README.md"
