@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import platform
+import re
 import sys
 
 # the paper's Table 2: test error %, mean +- sd over 5 runs (model, digits, labels) -> text
@@ -41,6 +42,9 @@ RUNS = {
     "f1-convnet-1k": ("convnet", 1, "1k"), "f2-convnet-1k": ("convnet", 2, "1k"),
     "f1-fc-ladder-1k": ("fc-ladder", 1, "1k"), "f1-fc-ladder": ("fc-ladder", 1, "50k"),
     "f1-convnet": ("convnet", 1, "50k"), "f2-convnet": ("convnet", 2, "50k"),
+    # Tagger's full protocol on a GPU (docs/baselines.md, "Tagger's rows"); not in table2.sh
+    "f1-tagger-stage2": ("tagger", 1, "50k"), "f2-tagger-stage2-1k": ("tagger", 2, "1k"),
+    "f2-tagger-stage2": ("tagger", 2, "50k"),
 }
 # rows of the paper this machine does not attempt, and why
 NOT_RUN = {
@@ -152,7 +156,14 @@ def cmd_result(args) -> int:
 
 
 def hours(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def short(command: str) -> str:
+    """A recorded command with the data files' folder written as datasets/."""
+    return re.sub(r"\S*/datasets/", "datasets/", command)
 
 
 def cell(result: dict) -> str:
@@ -161,18 +172,26 @@ def cell(result: dict) -> str:
     text = f"**{result['test_class_error']:.1f}** ({run['epochs']} ep, {hours(run['train_s'] + run['valid_s'])}"
     if "stage1" in result:
         s1 = result["stage1"]
-        text += f"; stage 1: {s1['epochs']} ep, {hours(s1['train_s'] + s1['valid_s'])}"
+        shortened = "shortened CPU run: " if s1["epochs"] < 150 else ""
+        text = (f"{shortened}{text}; stage 1: {s1['epochs']} ep, {hours(s1['train_s'] + s1['valid_s'])}; "
+                f"at T = {result['test']['iterations']}")
     return text + ")"
 
 
 def progress_cell(run_dir: str) -> str:
-    rows = read_metrics(run_dir)
-    if not rows and not os.path.exists(os.path.join(run_dir, "checkpoint.pt")):
+    """'running: ...' for a run table2.sh has started (its commands.txt) and not finished; else ''."""
+    name = os.path.basename(run_dir)
+    if name.startswith("f1-tagger") and not os.path.exists(os.path.join(run_dir, "commands.txt")):
+        stage1 = os.path.join(os.path.dirname(run_dir), "f1-tagger-stage1")
+        return progress_cell(stage1).replace("running:", "running stage 1:", 1) if os.path.isdir(stage1) else ""
+    commands = os.path.join(run_dir, "commands.txt")
+    if not os.path.exists(commands):
         return ""
-    when = datetime.datetime.fromtimestamp(os.path.getmtime(os.path.join(run_dir, "checkpoint.pt"))
-                                           if os.path.exists(os.path.join(run_dir, "checkpoint.pt")) else 0)
+    rows = read_metrics(run_dir)
+    files = [os.path.join(run_dir, f) for f in ("metrics.jsonl", "checkpoint.pt", "commands.txt")]
+    when = datetime.datetime.fromtimestamp(max(os.path.getmtime(f) for f in files if os.path.exists(f)))
     error = f", valid error {last(rows[-1]['valid_class_error']):.1f}" if rows and "valid_class_error" in rows[-1] else ""
-    return (f"running: {len(rows)} epochs done{error} as of {when:%Y-%m-%d %H:%M}; resume with "
+    return (f"running: {len(rows)} epoch(s) done{error} as of {when:%Y-%m-%d %H:%M}; resume with "
             "scripts/table2.sh")
 
 
@@ -180,7 +199,8 @@ def cmd_collect(args) -> int:
     results = {}
     for path in sorted(glob.glob(os.path.join(args.results, "*.json"))):
         r = read_json(path)
-        results[(r["model"], r["digits"], r["labels"])] = r
+        if r.get("name") in RUNS:  # a run's result (timings.json is not)
+            results[(r["model"], r["digits"], r["labels"])] = r
     names = {v: k for k, v in RUNS.items()}
     lines = ["# Table 2 on this machine: test error % on Freq20-MNIST (TextureMNIST), beside the paper", "",
              "Written by `python scripts/table2.py collect` from the JSON files in this folder, one per run (`scripts/"
@@ -225,8 +245,8 @@ def cmd_collect(args) -> int:
         if "stage1" in r:
             s1 = r["stage1"]
             lines.append(f"* stage 1: {s1['epochs']} epochs, {hours(s1['train_s'] + s1['valid_s'])}; commands: "
-                         + "; ".join(f"`{c}`" for c in s1.get("commands", [])))
-        lines.append("* commands: " + "; ".join(f"`{c}`" for c in run.get("commands", [])))
+                         + "; ".join(f"`{short(c)}`" for c in s1.get("commands", [])))
+        lines.append("* commands: " + "; ".join(f"`{short(c)}`" for c in run.get("commands", [])))
         lines.append("")
     write(os.path.join(args.results, "README.md"), "\n".join(lines).rstrip() + "\n")
     print(f"wrote {os.path.join(args.results, 'README.md')} ({len(results)} runs)")
