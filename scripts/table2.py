@@ -46,13 +46,23 @@ RUNS = {
     "f1-tagger-stage2": ("tagger", 1, "50k"), "f2-tagger-stage2-1k": ("tagger", 2, "1k"),
     "f2-tagger-stage2": ("tagger", 2, "50k"),
 }
-# rows of the paper this machine does not attempt, and why
-NOT_RUN = {
-    ("tagger", 1, "50k"): "not run: the full protocol (150 stage-1 + 50 stage-2 epochs) needs a GPU; "
-                          "recipe in docs/baselines.md",
-    ("tagger", 2, "50k"): "not run: needs a GPU (recipe in docs/baselines.md)",
-    ("tagger", 2, "1k"): "not run: needs a GPU (recipe in docs/baselines.md)",
+# what each run of scripts/table2.sh trains at most: (epochs, the preset timed for them in timings.json) per
+# stage; the baselines' MAX of table2.sh's `one`, Tagger's shortened stages the defaults of
+# TAGGER_STAGE1_EPOCHS and TAGGER_STAGE2_EPOCHS (tests/test_table2_script.py reads table2.sh against it).
+# One preset's time stands for both data sets: the Freq20-1MNIST and -2MNIST models have the same sizes.
+PLANS = {
+    "f1-fc-mlp-1k": ((300, "freq20-2mnist-fc-mlp-1k"),), "f2-fc-mlp-1k": ((300, "freq20-2mnist-fc-mlp-1k"),),
+    "f1-fc-mlp": ((60, "freq20-2mnist-fc-mlp"),), "f2-fc-mlp": ((60, "freq20-2mnist-fc-mlp"),),
+    "f1-fc-ladder-1k": ((10, "freq20-2mnist-fc-ladder-1k"),), "f2-fc-ladder-1k": ((10, "freq20-2mnist-fc-ladder-1k"),),
+    "f1-fc-ladder": ((10, "freq20-2mnist-fc-ladder"),), "f2-fc-ladder": ((10, "freq20-2mnist-fc-ladder"),),
+    "f1-convnet-1k": ((150, "freq20-2mnist-convnet-1k"),), "f2-convnet-1k": ((150, "freq20-2mnist-convnet-1k"),),
+    "f1-convnet": ((12, "freq20-2mnist-convnet"),), "f2-convnet": ((12, "freq20-2mnist-convnet"),),
+    "f1-tagger-stage2-1k": ((1, "freq20-1mnist-pretrain"), (1, "freq20-1mnist-continue")),
 }
+# Tagger's full protocol (docs/baselines.md, "Tagger's rows"): 150 stage-1 and 50 stage-2 epochs
+FULL_TAGGER = ((150, "freq20-1mnist-pretrain"), (50, "freq20-1mnist-continue"))
+# rows of the paper this machine does not attempt: Tagger's full protocol needs a GPU
+NOT_RUN = {("tagger", 1, "50k"), ("tagger", 2, "50k"), ("tagger", 2, "1k")}
 
 
 def read_metrics(run: str) -> list:
@@ -158,6 +168,8 @@ def cmd_result(args) -> int:
 def hours(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
+    if seconds >= 36000:
+        return f"{seconds / 3600:.0f} h"
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
@@ -178,21 +190,63 @@ def cell(result: dict) -> str:
     return text + ")"
 
 
-def progress_cell(run_dir: str) -> str:
-    """'running: ...' for a run table2.sh has started (its commands.txt) and not finished; else ''."""
-    name = os.path.basename(run_dir)
-    if name.startswith("f1-tagger") and not os.path.exists(os.path.join(run_dir, "commands.txt")):
-        stage1 = os.path.join(os.path.dirname(run_dir), "f1-tagger-stage1")
-        return progress_cell(stage1).replace("running:", "running stage 1:", 1) if os.path.isdir(stage1) else ""
-    commands = os.path.join(run_dir, "commands.txt")
-    if not os.path.exists(commands):
+def read_timings(results: str) -> dict:
+    """preset -> measured seconds per epoch (training + validation) of results/timings.json; {} without it."""
+    path = os.path.join(results, "timings.json")
+    if not os.path.exists(path):
+        return {}
+    return {row["preset"]: row["s_per_epoch"] for row in read_json(path).get("rows", [])}
+
+
+def estimate(plan: tuple, timings: dict) -> str:
+    """'N ep x S s/ep ~ T' (stages joined by ' + ') from the measured seconds per epoch; '' without them."""
+    if any(preset not in timings for _, preset in plan):
         return ""
+    parts = " + ".join(f"{epochs} ep x {timings[preset]:.0f} s" for epochs, preset in plan)
+    return f"{parts} ~ {hours(sum(epochs * timings[preset] for epochs, preset in plan))}"
+
+
+def progress(run_dir: str):
+    """(epochs so far, the last validation error or None, the time of the last change) of a run
+    table2.sh has started (its commands.txt), else None."""
+    if not os.path.exists(os.path.join(run_dir, "commands.txt")):
+        return None
     rows = read_metrics(run_dir)
     files = [os.path.join(run_dir, f) for f in ("metrics.jsonl", "checkpoint.pt", "commands.txt")]
-    when = datetime.datetime.fromtimestamp(max(os.path.getmtime(f) for f in files if os.path.exists(f)))
-    error = f", valid error {last(rows[-1]['valid_class_error']):.1f}" if rows and "valid_class_error" in rows[-1] else ""
-    return (f"running: {len(rows)} epoch(s) done{error} as of {when:%Y-%m-%d %H:%M}; resume with "
-            "scripts/table2.sh")
+    stamp = max(os.path.getmtime(f) for f in files if os.path.exists(f))
+    when = datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc)
+    error = last(rows[-1]["valid_class_error"]) if rows and "valid_class_error" in rows[-1] else None
+    return len(rows), error, when
+
+
+def unfinished(key: tuple, runs_dir, timings: dict):
+    """(table cell, line of 'Rows without a result') of a row without a result file."""
+    model, digits, labels = key
+    if key in NOT_RUN:
+        cost = estimate(FULL_TAGGER, timings)
+        total = f" (~{cost.rsplit('~ ', 1)[1]} here)" if cost else ""
+        cost = f": {cost} on one thread of this CPU" if cost else ""
+        return (f"not run: needs a GPU{total}",
+                f"not run: Tagger's full protocol, 150 stage-1 + 50 stage-2 epochs, needs a GPU{cost} (stage times "
+                "of Freq20-1MNIST); the recipe is in docs/baselines.md")
+    name = {v: k for k, v in RUNS.items()}[key]
+    cost = estimate(PLANS[name], timings)
+    plan = f"at most {cost}" if cost else "queued"
+    stages = [name] if model != "tagger" else ["f1-tagger-stage1", name]
+    for stage in reversed(stages):
+        state = progress(os.path.join(runs_dir, stage)) if runs_dir else None
+        if state is None:
+            continue
+        epochs, error, when = state
+        what = "stage 1, " if stage != name else ("stage 2, " if model == "tagger" else "")
+        error = f" (valid error {error:.1f} %)" if error is not None else ""
+        so_far = f"{what}{epochs} epoch{'' if epochs == 1 else 's'} so far{error}"
+        return (f"in progress: {so_far}",
+                f"in progress: {so_far}, last written {when:%Y-%m-%d %H:%M} UTC; "
+                f"plan: {plan} (`scripts/table2.sh {name}` resumes it)")
+    shortened = " as a shortened CPU run" if model == "tagger" else ""
+    return (f"not run yet: queued{shortened}" + (f" ({cost})" if cost else ""),
+            f"not run yet: queued in scripts/table2.sh{shortened}; {plan}")
 
 
 def cmd_collect(args) -> int:
@@ -201,34 +255,37 @@ def cmd_collect(args) -> int:
         r = read_json(path)
         if r.get("name") in RUNS:  # a run's result (timings.json is not)
             results[(r["model"], r["digits"], r["labels"])] = r
-    names = {v: k for k, v in RUNS.items()}
     lines = ["# Table 2 on this machine: test error % on Freq20-MNIST (TextureMNIST), beside the paper", "",
              "Written by `python scripts/table2.py collect` from the JSON files in this folder, one per run (`scripts/"
              "table2.sh` trains, evaluates and collects). Each cell: **our test class error %** (epochs, wall time "
-             "of training and validation) | the paper's mean ± sd over 5 runs. One run (seed 1) per cell here. "
+             "of training and validation) | the paper's mean ± sd over 5 runs. One run (seed 1) per cell here: each "
+             "further seed would take the row's time again on this CPU. "
              "Error: SPEC 6's rule (top-1; for two digits the top two against both labels), "
              "`tagger_torch.costs.classification_error` for every model. Chance: 90 % (1 digit), 80 % (2 digits).", ""]
     cpus = sorted({r["cpu"] for r in results.values()})
     lines += [f"CPU: {', '.join(cpus) or cpu_name()}; one thread per run (`OMP_NUM_THREADS=1`, `nice -n 19`), fp32, "
               "the 2 cores shared throughout with two other long training runs and other work, so every time "
-              "here is inflated (docs/baselines.md has the measured seconds per epoch).", ""]
+              "here is inflated (docs/baselines.md has the measured seconds per epoch). A row without a result "
+              "says why: in progress, queued with its cost (at most its epoch cap x the seconds per epoch of "
+              "timings.json, `scripts/time_table2.py`), or not run (Tagger's full protocol needs a GPU).", ""]
     lines += ["| model | TextureMNIST1, 50k labels | TextureMNIST1, 1k labels | TextureMNIST2, 50k labels | "
               "TextureMNIST2, 1k labels |", "|---|---|---|---|---|"]
+    timings = read_timings(args.results)
+    missing = []
     for model in ORDER:
         cells = []
         for digits, labels in ((1, "50k"), (1, "1k"), (2, "50k"), (2, "1k")):
             key = (model, digits, labels)
-            paper = PAPER[key]
             if key in results:
                 ours = cell(results[key])
-            elif key in NOT_RUN:
-                ours = NOT_RUN[key]
-            elif key in names and args.runs:
-                ours = progress_cell(os.path.join(args.runs, names[key])) or "not run yet: queued in scripts/table2.sh"
             else:
-                ours = "not run"
-            cells.append(f"{ours} \\| paper {paper}")
+                ours, why = unfinished(key, args.runs, timings)
+                missing.append(f"* {TITLES[model]}, TextureMNIST{digits}, {labels} labels "
+                               f"(paper {PAPER[key]}): {why}.")
+            cells.append(f"{ours} \\| paper {PAPER[key]}")
         lines.append(f"| {TITLES[model]} | " + " | ".join(cells) + " |")
+    if missing:
+        lines += ["", "## Rows without a result", ""] + missing
     lines += ["", "## The runs", ""]
     for key, r in sorted(results.items(), key=lambda kv: list(RUNS).index(kv[1]["name"])):
         run = r["run"]

@@ -178,6 +178,7 @@ def test_cli_trains_and_evaluates_a_baseline(tmp_path, labelled_h5):
     ("unknown_model", "unknown model 'nope' (known: tagger, fc-mlp, fc-ladder, convnet)"),
     ("no_labels", "the model 'fc-mlp' learns from labels but"),
     ("no_labels_config", "the model 'convnet' learns from labels but"),
+    ("no_labels_preset", "the model 'fc-mlp' learns from labels but"),
     ("mismatch", "--model fc-mlp does not match the preset 'freq20-2mnist-pretrain'"),
     ("groups", "--groups applies to Tagger only"),
 ])
@@ -193,7 +194,9 @@ def test_bad_requests_give_one_line_and_exit_2(tmp_path, small_shapes_h5, labell
             "no_labels": ["--model", "fc-mlp", "--hdf5", small_shapes_h5],
             "no_labels_config": ["--hdf5", small_shapes_h5, "--config", write_json(
                 tmp_path / "c.json", {**TINY_MODELS["convnet"], "in_dim": [1, 20, 20]})],
+            "no_labels_preset": ["--preset", "freq20-1mnist-fc-mlp", "--hdf5", small_shapes_h5],
             "mismatch": ["--model", "fc-mlp", "--preset", "freq20-2mnist-pretrain", "--hdf5", labelled_h5],
         }[case]
         result = invoke("train", *args, *out)
+        assert not (tmp_path / "run").exists()  # refused before the run directory is made
     one_error_line(result, message)

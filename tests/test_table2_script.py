@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -45,3 +46,39 @@ def test_result_and_collect_write_the_table(tmp_path, table2, monkeypatch):
     assert "**78.5** (3 ep, 33 s) \\| paper 79.4 ± 0.3" in readme
     assert "`tagger-torch train --hdf5 datasets/freq20-2mnist.h5`" in readme
     assert "needs a GPU" in readme
+
+
+def test_every_row_without_a_result_says_why(tmp_path, table2, monkeypatch):
+    """Each of the paper's 16 cells is in the table beside its paper figure; a started run shows its epochs
+    and last validation error, a queued one its cost from timings.json, Tagger's full rows the GPU."""
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    (runs / "f1-fc-mlp").mkdir(parents=True)
+    (runs / "f1-fc-mlp" / "commands.txt").write_text("tagger-torch train\n")
+    (runs / "f1-fc-mlp" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows([30, 25.04])))
+    results.mkdir()
+    presets = {p for plan in table2.PLANS.values() for _, p in plan}
+    (results / "timings.json").write_text(json.dumps({"rows": [
+        {"preset": p, "s_per_epoch": 100.0 if "fc-mlp" in p else 7200.0} for p in sorted(presets)]}))
+    monkeypatch.setattr(sys, "argv", ["table2.py", "collect", "--results", str(results), "--runs", str(runs)])
+    assert table2.main() == 0
+    readme = (results / "README.md").read_text()
+    table = [line for line in readme.splitlines() if line.startswith("| FC") or line.startswith("| ConvNet")]
+    assert len(table) == 4 and all(line.count("\\| paper ") == 4 for line in table)
+    assert all(f"paper {paper}" in readme for paper in table2.PAPER.values())
+    assert "in progress: 2 epochs so far (valid error 25.0 %) \\| paper 31.1 ± 2.2" in readme
+    assert "not run yet: queued (60 ep x 100 s ~ 1.7 h) \\| paper 55.2 ± 1.0" in readme  # f2-fc-mlp
+    assert "not run yet: queued (10 ep x 7200 s ~ 20 h) \\| paper 7.2 ± 0.1" in readme  # f1-fc-ladder
+    assert readme.count("not run: needs a GPU (~") == 3
+    assert len([line for line in readme.splitlines() if line.startswith("* ")]) == 16  # no result file here
+
+
+def test_plans_are_table2_sh_caps(table2):
+    """PLANS (the costs in the table) holds the epoch caps scripts/table2.sh trains to."""
+    with open(os.path.join(HERE, "..", "scripts", "table2.sh"), encoding="utf-8") as f:
+        script = f.read()
+    caps = dict(re.findall(r"^\s+(f[12]-[a-z-]+(?:-1k)?)\)\s+until_flat .* (\d+) ;;$", script, re.M))
+    assert len(caps) == 12 and set(caps) | {"f1-tagger-stage2-1k"} == set(table2.PLANS)
+    assert all(table2.PLANS[name][0][0] == int(cap) for name, cap in caps.items())
+    shortened = [int(n) for n in re.findall(r"TAGGER_STAGE[12]_EPOCHS:-(\d+)", script)]
+    assert shortened == [epochs for epochs, _ in table2.PLANS["f1-tagger-stage2-1k"]]
+    assert set(table2.PLANS) <= set(table2.RUNS)

@@ -108,6 +108,7 @@ def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples,
             out = gather(out)[0]  # under torchrun: rank 0's name (the ranks' clocks may differ by a second)
         if load_from is not None:
             resolve_params_path(load_from)  # fail before any work
+    config.check_data(info)  # a data file that does not fit: one line, before the run directory exists
     echo(f"training into {out} on {dev}")
     result = run_training(config, hdf5, out, dev, load_from=load_from, resume=resume is not None,
                           max_steps=max_steps, precision=precision, compile=compile_, echo=echo, info=info,
