@@ -6,6 +6,7 @@ import os
 
 import click
 
+from ..calibrate import NORM_CHOICES, choose_normaliser
 from ..errors import TaggerError
 from ..evaluate import evaluate_model, format_table
 from ..files import write_text
@@ -25,9 +26,14 @@ from .options import device_option, precision_option
 @click.option("--groups", type=click.IntRange(2), help="K at evaluation (default: the trained K).")
 @click.option("--out", type=str, help="Write the scores as JSON here (e.g. metrics.json).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and m0 draws.")
+@click.option("--norm-stats", type=click.Choice(NORM_CHOICES), default="batch", show_default=True,
+              help="BatchNorm statistics: each batch's own (the paper's protocol) or the population's of "
+                   "`calibrate --run DIR` (docs/using.md).")
+@click.option("--batch-size", type=click.IntRange(1), help="Examples per batch (default: valid_batch_size, 100).")
 @device_option()
 @precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
-def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
+def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, norm_stats, batch_size,
+                     device, precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
@@ -35,11 +41,15 @@ def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, 
     config, model = load_model(run, params, config_path, device=dev)
     precision = resolve_precision(precision, dev)
     warn_if_slow(precision, dev)
+    options = {}
+    if norm_stats == "population":
+        options["normaliser"] = choose_normaliser(model, run, norm_stats, groups or config.n_groups, iterations)
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
-                            n_groups=groups, n_iterations=iterations)
+                            batch_size=batch_size, n_groups=groups, n_iterations=iterations, **options)
     click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "
                f"T={result['iterations']} iterations (trained with K={config.n_groups}, T={config.n_iterations}), "
-               f"{precision}, {result['seconds']:.1f} s")
+               f"{precision}, " + (f"{result['norm_stats']} statistics, " if "norm_stats" in result else "")
+               + f"batches of {result['batch_size']}, {result['seconds']:.1f} s")
     click.echo(format_table(result))
     if out is not None:
         write_text(out, json.dumps(result, indent=2) + "\n")
