@@ -158,8 +158,9 @@ def test_evaluate_with_population_statistics(calibrated_run, small_shapes_h5, tm
     assert scores["norm_stats"] == "population" and scores["batch_size"] == 1
     assert len(scores["ami"]) == 3 and all(np.isfinite(scores["denoising_cost"]))
     default = invoke("evaluate", "--run", calibrated_run, "--hdf5", small_shapes_h5, "--iterations", 3,
-                     "--device", "cpu")
+                     "--device", "cpu", "--max-examples", 30, "--out", tmp_path / "d.json")
     assert default.exit_code == 0 and "batch statistics, batches of 50" in default.output
+    assert json.loads((tmp_path / "d.json").read_text())["n_examples"] == 30
 
 
 def test_calibrate_and_evaluate_errors(calibrated_run, trained_run, small_shapes_h5, tmp_path):
@@ -171,6 +172,8 @@ def test_calibrate_and_evaluate_errors(calibrated_run, trained_run, small_shapes
     one_line_error(evaluate(calibrated_run, "--iterations", 2, "--groups", 4), "calibrate with --groups 4")
     bare = copy_run(trained_run, tmp_path / "bare")
     one_line_error(evaluate(bare), "has no population statistics")
+    one_line_error(invoke("evaluate", "--run", bare, "--hdf5", small_shapes_h5, "--device", "cpu", "--batch-size", 1),
+                   "cannot normalise one example with batch statistics")
     stale = copy_run(trained_run, tmp_path / "stale")
     shutil.copy(os.path.join(calibrated_run, "norm_stats.npz"), stale)
     params = dict(np.load(os.path.join(stale, "params.npz")))

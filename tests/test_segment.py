@@ -80,6 +80,9 @@ def test_npy_many_and_one(bn_runs, images, tmp_path):
     square = segment(run, tmp_path / "square.npz", "--input", images["dir"] / "five-square.npy")
     assert square.exit_code == 0, square.output
     np.testing.assert_array_equal(np.load(tmp_path / "square.npz")["m"], five["m"])
+    pairs = segment(run, tmp_path / "pairs.npz", "--input", images["dir"] / "five.npy", "--batch-size", 2)
+    assert pairs.exit_code == 0, pairs.output
+    np.testing.assert_allclose(np.load(tmp_path / "pairs.npz")["m"], five["m"], rtol=0, atol=1e-4)
 
 
 def test_batch_statistics_depend_on_the_batch(bn_runs, images, tmp_path):
@@ -124,6 +127,7 @@ def write_png(path, array):
     ("missing", "input file not found"),
     ("bn-one", "cannot normalise one example with batch statistics: run tagger-torch calibrate"),
     ("bn-one-batch", "cannot normalise one example with batch statistics"),
+    ("bn-batches-of-one", "cannot normalise one example with batch statistics"),
     ("population-uncalibrated", "has no population statistics"),
     ("beyond-calibrated", "calibrate with --iterations 5"),
     ("out", "--out must name an .npz file"),
@@ -142,6 +146,7 @@ def test_bad_inputs(bn_runs, images, tmp_path, case, message):
         "missing": (bare, out, "--input", tmp_path / "nope.png"),
         "bn-one": (bare, out, "--input", one),
         "bn-one-batch": (bare, out, "--input", one, "--norm-stats", "batch"),
+        "bn-batches-of-one": (bare, out, "--input", images["dir"] / "five.npy", "--batch-size", 1),
         "population-uncalibrated": (bare, out, "--input", images["dir"] / "five.npy", "--norm-stats", "population"),
         "beyond-calibrated": (bn_runs["calibrated"], out, "--input", one, "--iterations", 5),
         "out": (bare, tmp_path / "o.png", "--input", one),

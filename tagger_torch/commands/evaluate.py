@@ -30,10 +30,11 @@ from .options import device_option, precision_option
               help="BatchNorm statistics: each batch's own (the paper's protocol) or the population's of "
                    "`calibrate --run DIR` (docs/using.md).")
 @click.option("--batch-size", type=click.IntRange(1), help="Examples per batch (default: valid_batch_size, 100).")
+@click.option("--max-examples", type=click.IntRange(1), help="Only the split's first N examples (default: all).")
 @device_option()
 @precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
 def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, norm_stats, batch_size,
-                     device, precision):
+                     max_examples, device, precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
@@ -42,10 +43,13 @@ def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, 
     precision = resolve_precision(precision, dev)
     warn_if_slow(precision, dev)
     options = {}
-    if norm_stats == "population":
-        options["normaliser"] = choose_normaliser(model, run, norm_stats, groups or config.n_groups, iterations)
+    normaliser = choose_normaliser(model, run, norm_stats, groups or config.n_groups, iterations,
+                                   n_examples=batch_size)  # None: each batch's own statistics
+    if normaliser is not None:
+        options["normaliser"] = normaliser
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
-                            batch_size=batch_size, n_groups=groups, n_iterations=iterations, **options)
+                            batch_size=batch_size, max_examples=max_examples,
+                            n_groups=groups, n_iterations=iterations, **options)
     click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "
                f"T={result['iterations']} iterations (trained with K={config.n_groups}, T={config.n_iterations}), "
                f"{precision}, " + (f"{result['norm_stats']} statistics, " if "norm_stats" in result else "")

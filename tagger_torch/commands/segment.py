@@ -27,10 +27,12 @@ from .options import device_option
 @click.option("--norm-stats", type=click.Choice(("auto",) + NORM_CHOICES), default="auto", show_default=True,
               help="auto: population statistics for a calibrated BatchNorm model, none needed for LayerNorm.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the m0 draws.")
+@click.option("--batch-size", type=click.IntRange(1), help="Examples per batch (default: valid_batch_size, 100); "
+              "with population statistics or LayerNorm the results do not depend on it.")
 @click.option("--figure-examples", type=click.IntRange(0), default=4, show_default=True,
               help="Examples drawn in OUT.png (0: no picture).")
 @device_option()
-def segment_command(run, inputs, out, iterations, groups, norm_stats, seed, figure_examples, device):
+def segment_command(run, inputs, out, iterations, groups, norm_stats, seed, batch_size, figure_examples, device):
     """Group your own images or arrays with a trained Tagger (paper Figure 4)."""
     if not out.endswith(".npz"):
         raise TaggerError(f"--out must name an .npz file (got {out})")
@@ -39,13 +41,14 @@ def segment_command(run, inputs, out, iterations, groups, norm_stats, seed, figu
         raise TaggerError(f"segment runs Tagger's iterations; the run's model is '{config.model}'")
     K = groups or config.n_groups
     x, names = read_inputs(inputs, config)
-    normaliser = choose_normaliser(model, run, norm_stats, K, iterations, n_examples=x.shape[0], paths=("clean",))
+    batch = min(batch_size or config.valid_batch_size, x.shape[0])
+    normaliser = choose_normaliser(model, run, norm_stats, K, iterations, n_examples=batch, paths=("clean",))
     used = "population" if normaliser is not None else "batch" if config.norm == "batch" else "none (LayerNorm)"
-    if normaliser is None and config.norm == "batch" and x.shape[0] < config.valid_batch_size:
-        click.echo(f"Warning: batch statistics over {x.shape[0]} examples (the protocol uses batches of "
+    if normaliser is None and config.norm == "batch" and batch < config.valid_batch_size:
+        click.echo(f"Warning: batch statistics over {batch} examples (the protocol uses batches of "
                    f"{config.valid_batch_size}): each result depends on the others; "
                    f"`tagger-torch calibrate --run {run}` makes them independent", err=True)
-    states = segment_examples(model, x, K, iterations, normaliser, seed)
+    states = segment_examples(model, x, K, iterations, normaliser, seed, batch)
     figure = out[:-len(".npz")] + ".png"
     with atomic_output(out, label="--out ") as tmp:
         save_segmentation(tmp, x, states, names, dict(norm_stats=used, seed=seed, run=os.path.abspath(run)))
