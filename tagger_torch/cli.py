@@ -36,6 +36,10 @@ COMMANDS = {
                  "Score a trained model per iteration (Table 1)."),
     "visualize": ("tagger_torch.commands.visualize:visualize_command",
                   "Draw Tagger's groups and reconstructions per iteration (Figure 4)."),
+    "calibrate": ("tagger_torch.commands.calibrate:calibrate_command",
+                  "Estimate a BatchNorm model's population statistics (for one example at a time)."),
+    "segment": ("tagger_torch.commands.segment:segment_command",
+                "Group your own images or arrays with a trained model: masks, reconstructions, a picture."),
     "bench": ("tagger_torch.commands.bench:bench_command",
               "Time training steps against the matmul rate."),
 }

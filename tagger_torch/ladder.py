@@ -11,13 +11,14 @@ scale), g_l_a1..g_l_a10 (H_l) for l = L..0 (the combinators), g_l_W (H_{l+1}, H_
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .ops import normalize, project
+from .normstats import BatchStatistics
+from .ops import project
 
 Shape = Tuple[int, ...]
 
@@ -93,20 +94,24 @@ def _combinator_params(p: Mapping[str, Tensor], l: int) -> Tuple[Tensor, ...]:
     return tuple(p[f"g_{l}_a{j}"] for j in range(1, 11))
 
 
-def ladder(h: Tensor, p: Mapping[str, Tensor], config) -> Tuple[Tensor, Tensor]:
+def ladder(h: Tensor, p: Mapping[str, Tensor], config,
+           normalise: Optional[Callable[[Tensor, str], Tensor]] = None) -> Tuple[Tensor, Tensor]:
     """SPEC 5 [A1.5-A1.6 'parametric mapping']: the release's LadderAE without noise.
 
     h: the projected input, layer 0 (N, H0) with N = K*B; p: parameters by name.
+    normalise: (a, site) -> BN(a) at the sites f_l_W, y, g_l_W (tagger_torch.normstats); None: the
+    release's batch statistics, `normalize(a, config.norm)`.
     Returns y = h_L (N, HL), the softmax top of the encoder, and u0 = zhat_0 (N, H0), the decoder's
     bottom output.
     """
     L = len(config.encoder_proj) - 1
-    norm, kind = config.norm, combinator_kind(config)
+    kind = combinator_kind(config)
+    normalise = BatchStatistics(config.norm) if normalise is None else normalise
     lateral = [h]  # z_0 = h, then each layer's normalised pre-activation z_l (before its bias)
     h_l = h
     for l in range(1, L + 1):
         # z_l = BN(h_{l-1} @ f_l_W)                                       (N, H_l)
-        z_l = normalize(project(h_l, p[f"f_{l}_W"]), norm)
+        z_l = normalise(project(h_l, p[f"f_{l}_W"]), f"f_{l}_W")
         lateral.append(z_l)
         if l < L:
             # h_l = relu(z_l + f_l_b)
@@ -116,10 +121,10 @@ def ladder(h: Tensor, p: Mapping[str, Tensor], config) -> Tuple[Tensor, Tensor]:
             h_l = torch.softmax(p[f"f_{L}_c"] * (z_l + p[f"f_{L}_b"]), dim=-1)
     y = h_l
     # decoder, l = L: the vertical input is the softmax output itself (a release quirk), normalised
-    zhat = combinator(lateral[L], normalize(y, norm), _combinator_params(p, L), kind)
+    zhat = combinator(lateral[L], normalise(y, "y"), _combinator_params(p, L), kind)
     for l in range(L - 1, -1, -1):
         # u_l = BN(zhat_{l+1} @ g_l_W)                                    (N, H_l)
-        u = normalize(project(zhat, p[f"g_{l}_W"]), norm)
+        u = normalise(project(zhat, p[f"g_{l}_W"]), f"g_{l}_W")
         zhat = combinator(lateral[l], u, _combinator_params(p, l), kind)
     return y, zhat
 

@@ -96,7 +96,7 @@ class Tagger(nn.Module):
                 m_init: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
                 labels: Optional[Tensor] = None, n_groups: Optional[int] = None,
                 n_iterations: Optional[int] = None, record: bool = False,
-                remove_group: Optional[int] = None) -> TaggerOutput:
+                remove_group: Optional[int] = None, normaliser=None) -> TaggerOutput:
         """T iterations of Algorithm 1 on x (B, *in_dim) or (B, D), the clean input.
 
         corruption: explicit draws (B, D) (bit-flip indicators b or N(0,1) e); when None, `corrupt`
@@ -106,6 +106,9 @@ class Tagger(nn.Module):
         labels (B,) or (B, objects_per_sample) give class_cost and class_error. n_groups and
         n_iterations override K and T. record keeps the trace. remove_group: Fig. 4 E2, group k's mask
         logits are set to the dtype's most negative value before the softmax of the last iteration.
+        normaliser: where the normalisations take their statistics (tagger_torch.normstats), asked
+        `normaliser.at(i, path)` at iteration i, path 'corrupted' or 'clean'; None: the current batch's
+        (the release). `PopulationStatistics` make the result of each example independent of the others.
         """
         cfg = self.config
         K = cfg.n_groups if n_groups is None else int(n_groups)
@@ -142,10 +145,12 @@ class Tagger(nn.Module):
             trace["z"].append(z)
             trace["m"].append(m)
         costs, class_costs, class_errors = [], [], []
+        path = "clean" if corruption is None else "corrupted"
         for i in range(T):
+            normalise = None if normaliser is None else normaliser.at(i, path)
             # SPEC 4 [A1.3-A1.6]
             out = tag_iteration(x_tilde, z, m, zpre, p, cfg, remove_group=remove_group if i == T - 1 else None,
-                                mapping=self.mapping)
+                                mapping=self.mapping, normalise=normalise)
             z, m, zpre = out.z, out.m, out.zpre
             costs.append(denoising_cost(x, z, m, cfg, v))  # SPEC 4g/6 [A1.8], against the clean x
             if labels is not None:
@@ -202,13 +207,15 @@ class Tagger(nn.Module):
 
     @torch.inference_mode()
     def evaluate(self, split: Split, *, batch_size: int, generator: torch.Generator, progress: bool = False,
-                 n_groups: Optional[int] = None, n_iterations: Optional[int] = None) -> Dict[str, list]:
+                 n_groups: Optional[int] = None, n_iterations: Optional[int] = None,
+                 normaliser=None) -> Dict[str, list]:
         """Scores on the examples split.x (N, D), one value per iteration, averaged over examples.
 
         Batches of `batch_size` in order (BatchNorm uses each batch's statistics, so the batching is
         part of the result). `denoising_cost` and, with labels, `class_cost` on the corrupted path;
         with masks (N, G, D) `ami` and `ari` (SPEC 6), and with labels `class_error` (%), on the
         clean path, which runs only for masks or labels. n_groups, n_iterations override K and T.
+        normaliser: as in `forward` (None: each batch's statistics, the release's protocol).
         """
         K = n_groups or self.config.n_groups
         T = n_iterations or self.config.n_iterations
@@ -226,14 +233,15 @@ class Tagger(nn.Module):
             xb = x[start:start + batch_size]  # (B, D)
             nb = xb.shape[0]
             lb = None if labels is None else labels[start:start + batch_size]
-            out = self(xb, corrupt=True, generator=generator, labels=lb, n_groups=K, n_iterations=T)
+            out = self(xb, corrupt=True, generator=generator, labels=lb, n_groups=K, n_iterations=T,
+                       normaliser=normaliser)
             sums["denoising_cost"] += nb * out.denoising_cost.double()
             if lb is not None:
                 sums["class_cost"] += nb * out.class_cost.double()
             if masks is None and lb is None:
                 continue
             out = self(xb, corrupt=False, generator=generator, labels=lb, n_groups=K, n_iterations=T,
-                       record=masks is not None)
+                       record=masks is not None, normaliser=normaliser)
             if lb is not None:
                 sums["class_error"] += nb * out.class_error.double()
             if masks is not None:
@@ -249,10 +257,12 @@ class Tagger(nn.Module):
             result["ari"] = np.concatenate(ari, axis=1).mean(axis=1).tolist()
         return result
 
-    def evaluation_facts(self, n_groups: Optional[int] = None, n_iterations: Optional[int] = None) -> dict:
+    def evaluation_facts(self, n_groups: Optional[int] = None, n_iterations: Optional[int] = None,
+                         normaliser=None) -> dict:
         c = self.config
         return {"iterations": n_iterations or c.n_iterations, "groups": n_groups or c.n_groups,
-                "trained_iterations": c.n_iterations, "trained_groups": c.n_groups}
+                "trained_iterations": c.n_iterations, "trained_groups": c.n_groups,
+                "norm_stats": "batch" if normaliser is None else "population"}
 
     def flop_per_step(self, batch_size: int) -> float:
         return flop_per_step(self.config, batch_size, self.mapping)

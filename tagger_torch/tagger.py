@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from .ladder import init_ladder, ladder, ladder_products, ladder_shapes
-from .ops import binary_cross_entropy, normalize, pos, project, soft_clip
+from .normstats import BatchStatistics, Normalise
+from .ops import binary_cross_entropy, pos, project, soft_clip
 
 
 class Mapping(NamedTuple):
@@ -25,7 +26,8 @@ class Mapping(NamedTuple):
 
     shapes: Callable  # config -> OrderedDict name -> shape of its parameters, in creation order
     init: Callable  # (config, seed) -> name -> float32 array: its initial parameters (release order)
-    apply: Callable  # (h, params by name, config) -> (y, u0): y feeds the class head, u0 the heads of A1.6
+    apply: Callable  # (h, params by name, config, normalise) -> (y, u0): y feeds the class head, u0 the
+    #                  heads of A1.6; every normalisation through normalise(a, site) (tagger_torch.normstats)
     products: Callable  # (config, rows) -> [(rows, inner, outer)]: its matrix products, for FLOP counts
 
 
@@ -98,14 +100,18 @@ class IterationOutput(NamedTuple):
 
 
 def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: MappingType[str, Tensor],
-                  config, remove_group: Optional[int] = None, mapping: Mapping = LADDER) -> IterationOutput:
+                  config, remove_group: Optional[int] = None, mapping: Mapping = LADDER,
+                  normalise: Optional[Normalise] = None) -> IterationOutput:
     """SPEC 4, one TAG iteration [A1.3-A1.6] with the weights p (release names).
 
     x_tilde: x~ (B, D); z, m: z_k, m_k (K, B, D), z in probability space for binary inputs; zpre: the
     pre-sigmoid z of the previous iteration (binary; z0 at i = 0).
     remove_group: k whose mask logits become -inf-like before the softmax (Fig. 4 E2), or None.
+    normalise: (a, site) -> BN(a), every normalisation of the iteration and of the mapping (sites W,
+    z_u_W, m_u_W here; tagger_torch.normstats); None: the release's batch statistics (SPEC's quirk).
     """
     K, B, D = z.shape
+    normalise = BatchStatistics(config.norm) if normalise is None else normalise
     binary = config.input_type == "binary"
     v = None if binary else pos(p["v"])  # SPEC 2
     # [A1.4] L(m), [A1.3] dz
@@ -115,13 +121,13 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     zt = zpre if binary else z
     a_in = torch.cat([zt, dz, m, m_lh], dim=-1).reshape(K * B, 4 * D)  # (K*B, 4D)
     # SPEC 4d [A1.5] h = relu(BN(a_in @ W) + b)                           (K*B, H0)
-    h = torch.relu(normalize(project(a_in, p["W"]), config.norm) + p["b"])
+    h = torch.relu(normalise(project(a_in, p["W"]), "W") + p["b"])
     # SPEC 4e: the parametric mapping; y (K*B, HL), u0 (K*B, H0)
-    y, u0 = mapping.apply(h, p, config)
+    y, u0 = mapping.apply(h, p, config, normalise)
     # SPEC 4f [A1.6] z = c1 BN(u0 @ z_u_W) + b1                           (K*B, D) -> (K, B, D)
-    z_new = (p["c1"] * normalize(project(u0, p["z_u_W"]), config.norm) + p["b1"]).reshape(K, B, D)
+    z_new = (p["c1"] * normalise(project(u0, p["z_u_W"]), "z_u_W") + p["b1"]).reshape(K, B, D)
     # m = softmax over K of c2 BN(u0 @ m_u_W)                             (K*B, D) -> (K, B, D)
-    logits = (p["c2"] * normalize(project(u0, p["m_u_W"]), config.norm)).reshape(K, B, D)
+    logits = (p["c2"] * normalise(project(u0, p["m_u_W"]), "m_u_W")).reshape(K, B, D)
     if remove_group is not None:
         logits = logits.index_fill(0, torch.tensor([remove_group], device=logits.device),
                                    torch.finfo(logits.dtype).min)

@@ -6,6 +6,7 @@ import os
 
 import click
 
+from ..calibrate import NORM_CHOICES, choose_normaliser
 from ..errors import TaggerError
 from ..evaluate import evaluate_model, format_table
 from ..files import write_text
@@ -25,9 +26,15 @@ from .options import device_option, precision_option
 @click.option("--groups", type=click.IntRange(2), help="K at evaluation (default: the trained K).")
 @click.option("--out", type=str, help="Write the scores as JSON here (e.g. metrics.json).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and m0 draws.")
+@click.option("--norm-stats", type=click.Choice(NORM_CHOICES), default="batch", show_default=True,
+              help="BatchNorm statistics: each batch's own (the paper's protocol) or the population's of "
+                   "`calibrate --run DIR` (docs/using.md).")
+@click.option("--batch-size", type=click.IntRange(1), help="Examples per batch (default: valid_batch_size, 100).")
+@click.option("--max-examples", type=click.IntRange(1), help="Only the split's first N examples (default: all).")
 @device_option()
 @precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
-def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
+def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, norm_stats, batch_size,
+                     max_examples, device, precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration; a Table-2
     baseline: class cost and error."""
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
@@ -36,15 +43,26 @@ def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, 
     config, model = load_model(run, params, config_path, device=dev)
     precision = resolve_precision(precision, dev)
     warn_if_slow(precision, dev)
+    options = {}
+    if config.model != "tagger" and norm_stats != "batch":
+        raise TaggerError(f"--norm-stats {norm_stats} applies to Tagger models, not {config.model}")
+    normaliser = None  # None: each batch's own statistics
+    if config.model == "tagger":
+        normaliser = choose_normaliser(model, run, norm_stats, groups or config.n_groups, iterations,
+                                       n_examples=batch_size)
+    if normaliser is not None:
+        options["normaliser"] = normaliser
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
-                            n_groups=groups, n_iterations=iterations)
+                            batch_size=batch_size, max_examples=max_examples,
+                            n_groups=groups, n_iterations=iterations, **options)
     if config.model == "tagger":
         setting = (f"K={result['groups']} groups, T={result['iterations']} iterations "
                    f"(trained with K={config.n_groups}, T={config.n_iterations})")
     else:
         setting = f"model {config.model}"
     click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, {setting}, {precision}, "
-               f"{result['seconds']:.1f} s")
+               + (f"{result['norm_stats']} statistics, " if "norm_stats" in result else "")
+               + f"batches of {result['batch_size']}, {result['seconds']:.1f} s")
     click.echo(format_table(result))
     if out is not None:
         write_text(out, json.dumps(result, indent=2) + "\n")
