@@ -11,11 +11,12 @@ from ..evaluate import evaluate_model, format_table
 from ..files import write_text
 from ..precision import resolve_device, resolve_precision, warn_if_slow
 from ..training.rundir import load_model
-from .options import device_option, precision_option
+from .options import device_option, precision_option, pretrained_option, run_or_pretrained
 
 
 @click.command("evaluate")
 @click.option("--run", type=str, help="Run directory of `tagger-torch train` (config.json, params.npz).")
+@pretrained_option()
 @click.option("--params", type=str, help="Parameter file (.npz, release names), with --config.")
 @click.option("--config", "config_path", type=str, help="Config JSON of the parameters, with --params.")
 @click.option("--hdf5", "hdf5", required=True, type=str, help="Data file in the release's layout.")
@@ -27,8 +28,10 @@ from .options import device_option, precision_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise and m0 draws.")
 @device_option()
 @precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
-def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, device, precision):
+def evaluate_command(run, pretrained, params, config_path, hdf5, split, iterations, groups, out, seed, device,
+                     precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration."""
+    run = run_or_pretrained(run, pretrained, params, config_path)
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
     dev = resolve_device(device)
@@ -37,6 +40,7 @@ def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, 
     warn_if_slow(precision, dev)
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
                             n_groups=groups, n_iterations=iterations)
+    result.update(pretrained=pretrained, run=run, params=params, config=config_path)  # the model evaluated
     click.echo(f"{split} split of {hdf5}: {result['n_examples']} examples, K={result['groups']} groups, "
                f"T={result['iterations']} iterations (trained with K={config.n_groups}, T={config.n_iterations}), "
                f"{precision}, {result['seconds']:.1f} s")

@@ -12,6 +12,7 @@ from ..data import dataset_info
 from ..distributed import exit_now, gather, is_main, setup, teardown
 from ..errors import TaggerError
 from ..precision import resolve_device
+from ..pretrained import pretrained_or_path
 from ..training import run_training
 from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
 from .options import compile_option, config_options, device_option, precision_option
@@ -37,8 +38,8 @@ def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
 @click.option("--out", type=str, help="Run directory (default runs/<preset>-<time>).")
 @click.option("--seed", type=int, help="Seed of the weights, the data order and the noise.")
 @click.option("--labeled-samples", type=str, help="Labelled train examples for classification: N or 'all'.")
-@click.option("--load-from", type=str, help="Start from these parameters (a run directory or .npz), by name; "
-              "names the model lacks are ignored, shapes are checked (stage 2).")
+@click.option("--load-from", type=str, help="Start from these parameters (a run directory, an .npz, or a shipped "
+              "model's name, e.g. shapes-ln), by name; names the model lacks are ignored, shapes are checked (stage 2).")
 @device_option()
 @precision_option(" (bf16 runs 1.9x faster on AVX-512-BF16 CPUs, ~20x slower on CPUs without native bf16, "
                   "and is opt-in, docs/speed.md); with --resume: the run's own.")
@@ -98,6 +99,7 @@ def _train(hdf5, preset, config_path, epochs, out, seed, labeled_samples, load_f
             out = os.path.join("runs", f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
             out = gather(out)[0]  # under torchrun: rank 0's name (the ranks' clocks may differ by a second)
         if load_from is not None:
+            load_from = pretrained_or_path(load_from)  # a shipped model's name -> its folder
             resolve_params_path(load_from)  # fail before any work
     echo(f"training into {out} on {dev}")
     result = run_training(config, hdf5, out, dev, load_from=load_from, resume=resume is not None,
