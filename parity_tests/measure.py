@@ -117,6 +117,7 @@ def measure_release() -> None:
     groups = [rel.gradient_comparisons("float64"), rel.gradient_comparisons("float32"),
               rel.finite_difference_comparisons(), rel.adam_comparisons("torch float64"),
               rel.adam_comparisons("reference"), rel.adam_comparisons("torch float32"),
+              rel.adam_rule_comparisons("torch float64"), rel.adam_rule_comparisons("reference"),
               rel.train_cost_comparisons("torch float64"), rel.train_cost_comparisons("reference"),
               rel.ami_comparisons("tagger_torch"), rel.ami_comparisons("tagger_reference")]
     rows: Dict[tuple, list] = {}

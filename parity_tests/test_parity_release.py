@@ -26,7 +26,7 @@ from tagger_torch.params import init_params
 
 from .cases import TRACE_ARRAYS, Case, Inputs, run_reference, run_torch
 from .compare import assert_close
-from .tolerances import (RELEASE_ADAM, RELEASE_ADAM_FLOAT32, RELEASE_AMI, RELEASE_CLASS_ERROR, RELEASE_GRADIENT,
+from .tolerances import (RELEASE_ADAM, RELEASE_ADAM_FLOAT32, RELEASE_ADAM_RULE, RELEASE_AMI, RELEASE_CLASS_ERROR, RELEASE_GRADIENT,
                          RELEASE_TRACE, RELEASE_TRAIN_COST, Normwise)
 
 RELEASE = Path(__file__).parent / "release"
@@ -248,6 +248,36 @@ def adam_comparisons(run: str) -> Iterator[Comparison]:
 @pytest.mark.parametrize("run", ["torch float64", "reference", "torch float32"])
 def test_adam_steps_against_release(run):
     for c in adam_comparisons(run):
+        check(c)
+
+
+def adam_rule_comparisons(run: str) -> Iterator[Comparison]:
+    """SPEC 7, the update rule alone: one step of `run` ('torch float64' or 'reference') fed the
+    release's own gradients (f64clean_grads) vs f64clean_params_after_step1, scale: the largest
+    parameter change."""
+    config, _, inputs = forward_case(FORWARD_CASES[0])
+    grads = load(TRAIN_CASE, "f64clean_grads")
+    start = {name: np.asarray(value, dtype=np.float64) for name, value in inputs.params.items()}
+    if run == "reference":
+        after, _ = reference.adam_step(start, grads, None, lr=config.lr)
+    else:
+        model = Tagger(config, params=start, dtype=torch.float64)
+        for name, p in model.named_parameters():
+            p.grad = torch.from_numpy(np.asarray(grads[name], dtype=np.float64))
+        BlocksAdam(model.parameters(), lr=config.lr).step()
+        after = {name: p.detach().numpy() for name, p in model.named_parameters()}
+    golden_name = "f64clean_params_after_step1"
+    golden = load(TRAIN_CASE, golden_name)
+    scale = max(float(np.abs(np.float64(golden[n]) - start[n]).max()) for n in golden)
+    for name in golden:
+        yield Comparison(f"{TRAIN_CASE}/{golden_name}.npz", f"{run}, one step from f64clean_grads", name,
+                         "step 1 (scale: the largest parameter change)", after[name], golden[name],
+                         RELEASE_ADAM_RULE, scale)
+
+
+@pytest.mark.parametrize("run", ["torch float64", "reference"])
+def test_adam_rule_against_release(run):
+    for c in adam_rule_comparisons(run):
         check(c)
 
 
