@@ -68,9 +68,9 @@ def resolve_pretrained(name: str) -> str:
         if os.path.isfile(os.path.join(folder, CONFIG)) and run_params_path(folder) is not None:
             return folder
         searched.append(folder)
-    raise TaggerError(f"pretrained model '{name}' has no weights here yet (looked for {CONFIG} and "
-                      f"{PARAMS_FP16} or {PARAMS} in {', '.join(searched)}); it is published by "
-                      f"scripts/publish_shapes.py into results/{PRETRAINED[name].folder}/")
+    raise TaggerError(f"pretrained model '{name}' is not shipped yet: no {CONFIG} with {PARAMS_FP16} or "
+                      f"{PARAMS} in {', '.join(searched)} (scripts/publish_shapes.py writes "
+                      f"results/{PRETRAINED[name].folder}/ from a finished run)")
 
 
 def pretrained_or_path(value: str) -> str:

@@ -149,7 +149,7 @@ def machine_facts(threads: int) -> dict:
                 threads=threads, load_average=load, torch=torch.__version__, python=platform.python_version(), code=code)
 
 
-def evaluate_command(name: str, case: Case, hdf5: str, iterations: int, seed: int) -> str:
+def evaluate_line(name: str, case: Case, hdf5: str, iterations: int, seed: int) -> str:
     """The `tagger-torch evaluate` line that computes what `publish_run` computes for `case`."""
     groups = f" --groups {case.groups}" if case.groups else ""
     return (f"OMP_NUM_THREADS=1 tagger-torch evaluate --pretrained {name} --hdf5 {hdf5} --split {case.split} "
@@ -220,7 +220,8 @@ def publish_run(run: str, name: str, results: str, data: DataFiles = DataFiles()
     echo(f"{PARAMS_FP16}: {'written' if exported['written'] else 'unchanged'} "
          f"({os.path.getsize(os.path.join(out, PARAMS_FP16)) / 1e6:.1f} MB)")
     metrics = os.path.join(out, METRICS)
-    if not os.path.isfile(metrics) or file_sha256(metrics) != file_sha256(os.path.join(run, METRICS)):
+    if not os.path.isfile(metrics) or not os.path.isfile(os.path.join(out, CURVES)) or \
+            file_sha256(metrics) != file_sha256(os.path.join(run, METRICS)):
         shutil.copyfile(os.path.join(run, METRICS), metrics)
         plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
 
@@ -245,7 +246,7 @@ def publish_run(run: str, name: str, results: str, data: DataFiles = DataFiles()
             result = evaluate_model(model, hdf5, case.split, seed=seed, progress=progress, precision="fp32",
                                     n_groups=case.groups, n_iterations=iterations)
             scores[key] = {"case": key, "description": case.description, **result, **expected,
-                           "params_file": PARAMS_FP16, "command": evaluate_command(name, case, hdf5, iterations, seed),
+                           "params_file": PARAMS_FP16, "command": evaluate_line(name, case, hdf5, iterations, seed),
                            **machine_facts(threads)}
             _write_json(path, scores[key])
             echo(f"  AMI at T={iterations}: {scores[key]['ami'][-1]:.3f} ({result['seconds']:.0f} s)")

@@ -175,7 +175,7 @@ def test_visualize_and_train_from_pretrained(results_env, small_shapes_h5, tmp_p
 
 @pytest.mark.parametrize("args, message", [
     (["--pretrained", "shapes-xx"], "unknown pretrained model 'shapes-xx' (known: shapes-ln, shapes-bn)"),
-    (["--pretrained", "shapes-ln"], "pretrained model 'shapes-ln' has no weights here yet (looked for"),
+    (["--pretrained", "shapes-ln"], "pretrained model 'shapes-ln' is not shipped yet: no config.json"),
     (["--pretrained", "shapes-bn", "--run", "x"], "give --pretrained NAME alone"),
 ])
 def test_pretrained_errors(results_env, small_shapes_h5, args, message):

@@ -3,8 +3,8 @@
 For each published results/NAME/ (scripts/publish_shapes.py), the committed float16 weights are
 scored again through the command line a user runs (`evaluate --pretrained NAME`), with test.json's
 settings and one thread, and must give test.json's numbers. Skipped with the reason when NAME is not
-published yet or datasets/shapes50k_20x20.h5 (`make data`) is missing. About 2-5 minutes per model
-on a 2-core CPU.
+published yet or datasets/shapes50k_20x20.h5 (`make data`) is missing. One model's test split took
+428 s with one thread on a 2-core Zen 3 shared with two training runs (OMP_NUM_THREADS=1).
 
 Bound: on the machine and torch build that published the file, one thread gives the same floats
 every time, and the comparison is exact in practice. Elsewhere (another CPU kernel of MKL/oneDNN,
