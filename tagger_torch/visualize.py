@@ -14,7 +14,7 @@ chosen example (BatchNorm uses the batch's statistics), as evaluation does.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -183,3 +183,74 @@ def draw_examples(model, hdf5: str, split: str, indices: Sequence[int], path: st
                             n_groups=n_groups, n_iterations=n_iterations, seed=seed, remove_group=remove_group)
     plot_examples(examples, model.config.in_dim, path, title)
     return examples
+
+
+class Panel(NamedTuple):
+    """One row of `draw_example_rows`: an example of a data file, drawn with K = n_groups."""
+
+    label: str  # the row's label, e.g. "A: K=2, test #0"
+    hdf5: str
+    split: str
+    index: int
+    n_groups: Optional[int] = None  # None: the trained K
+
+
+def plot_example_rows(rows: List[Tuple[str, dict]], in_dim: Sequence[int], path: str, title: str = "") -> None:
+    """One row per (label, `run_examples` result): the input; the reconstruction coloured by group
+    after each iteration, titled with the example's AMI; the final masks m_k (grey, titled in group
+    k's colour; blank beyond the row's K); the true grouping (grey: pixels the AMI ignores)."""
+    H, W = image_shape(in_dim)
+    T = rows[0][1]["z"].shape[0] - 1
+    K_max = max(ex["z"].shape[1] for _, ex in rows)
+    cols = 1 + T + K_max + 1
+    cell, head, left = 0.8, 0.4, 1.1
+    width, height = left + cols * cell, len(rows) * cell * 1.12 + head
+    fig = _figure(width, height)
+    grid = fig.add_gridspec(len(rows), cols, left=left / width, right=0.995, bottom=0.01, top=1 - head / height,
+                            hspace=0.35, wspace=0.06)
+
+    def show(r, c, img, label, colour=None):
+        ax = fig.add_subplot(grid[r, c])
+        rgb = img.ndim == 2
+        ax.imshow(img.reshape((H, W, 3) if rgb else (H, W)), cmap=None if rgb else "gray", vmin=0, vmax=1,
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(label, fontsize=6, pad=2, color="black" if colour is None else tuple(colour))
+        return ax
+
+    for r, (label, ex) in enumerate(rows):
+        K = ex["z"].shape[1]
+        ax = show(r, 0, np.clip(ex["x"], 0, 1), f"input #{ex['index']}")
+        ax.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center", labelpad=4)
+        for i in range(1, T + 1):
+            ami = f" AMI {ex['ami'][i - 1]:.2f}" if ex["ami"] is not None else ""
+            show(r, i, coloured(ex["m"][i], ex["z"][i]), f"i={i}{ami}")
+        for k in range(K):
+            show(r, 1 + T + k, ex["m"][T, k], f"m{k + 1} i={T}", GROUP_COLOURS[k % len(GROUP_COLOURS)])
+        if ex["mask"] is not None:
+            show(r, cols - 1, true_grouping(ex["mask"]), "true groups")
+    if title:
+        fig.suptitle(title, fontsize=8, y=1 - 0.1 / height)
+    _save(fig, path)
+
+
+def draw_example_rows(model, panels: Sequence[Panel], path: str, title: str = "", *,
+                      n_iterations: Optional[int] = None, seed: int = 0) -> List[Tuple[str, dict]]:
+    """A one-row-per-example picture (`plot_example_rows`) of examples from several data files and
+    K's (e.g. the paper's Figure 4a: test examples and the generalisation cases), written to `path`.
+    Each example runs within its batch of its own file (`run_examples`). Returns (label, result)."""
+    rows, loaded = [], {}
+    for panel in panels:
+        key = (panel.hdf5, panel.split)
+        if key not in loaded:
+            loaded[key] = load_split(panel.hdf5, panel.split, ["features", "mask"])
+        arrays = loaded[key]
+        n = arrays["features"].shape[0]
+        if not 0 <= panel.index < n:
+            raise TaggerError(f"example {panel.index} is not in the {n} examples of split '{panel.split}' of {panel.hdf5}")
+        (example,) = run_examples(model, arrays["features"].reshape(n, -1), [panel.index], arrays["mask"],
+                                  n_groups=panel.n_groups, n_iterations=n_iterations, seed=seed, remove_group=None)
+        rows.append((panel.label, example))
+    plot_example_rows(rows, model.config.in_dim, path, title)
+    return rows

@@ -12,11 +12,12 @@ from ..evaluate import evaluate_model, format_table
 from ..files import write_text
 from ..precision import resolve_device, resolve_precision, warn_if_slow
 from ..training.rundir import load_model
-from .options import device_option, precision_option
+from .options import device_option, precision_option, pretrained_option, run_or_pretrained
 
 
 @click.command("evaluate")
 @click.option("--run", type=str, help="Run directory of `tagger-torch train` (config.json, params.npz).")
+@pretrained_option()
 @click.option("--params", type=str, help="Parameter file (.npz, release names), with --config.")
 @click.option("--config", "config_path", type=str, help="Config JSON of the parameters, with --params.")
 @click.option("--hdf5", "hdf5", required=True, type=str, help="Data file in the release's layout.")
@@ -33,10 +34,11 @@ from .options import device_option, precision_option
 @click.option("--max-examples", type=click.IntRange(1), help="Only the split's first N examples (default: all).")
 @device_option()
 @precision_option(" (bf16 is faster on CPUs with native bf16, but opt-in; docs/speed.md).")
-def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, out, seed, norm_stats, batch_size,
-                     max_examples, device, precision):
+def evaluate_command(run, pretrained, params, config_path, hdf5, split, iterations, groups, out, seed, norm_stats,
+                     batch_size, max_examples, device, precision):
     """Score a trained Tagger: denoising cost, AMI, ARI (and class error) per iteration; a Table-2
     baseline: class cost and error."""
+    run = run_or_pretrained(run, pretrained, params, config_path)
     if out is not None and not os.access(os.path.dirname(os.path.abspath(out)), os.W_OK):
         raise TaggerError(f"cannot write {out}: its directory is missing or not writable")
     dev = resolve_device(device)
@@ -55,6 +57,7 @@ def evaluate_command(run, params, config_path, hdf5, split, iterations, groups, 
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
                             batch_size=batch_size, max_examples=max_examples,
                             n_groups=groups, n_iterations=iterations, **options)
+    result.update(pretrained=pretrained, run=run, params=params, config=config_path)  # the model evaluated
     if config.model == "tagger":
         setting = (f"K={result['groups']} groups, T={result['iterations']} iterations "
                    f"(trained with K={config.n_groups}, T={config.n_iterations})")

@@ -1,4 +1,5 @@
-"""The options several verbs share, defined once: device, precision, compile, preset and config.
+"""The options several verbs share, defined once: device, precision, compile, preset and config,
+and --pretrained NAME (a shipped model, tagger_torch.pretrained).
 
 How a preset, a config file and the flags combine is `tagger_torch.config.resolve_config`.
 """
@@ -9,6 +10,7 @@ from typing import Callable, Optional
 import click
 
 from ..config import PRESETS
+from ..errors import TaggerError
 from ..precision import PRECISIONS
 
 
@@ -39,3 +41,21 @@ def config_options(preset_default: Optional[str] = None, preset_help: str = "Pre
         return click.option("--preset", type=str, default=preset_default, show_default=preset_default is not None,
                             help=preset_help.format(", ".join(PRESETS)))(f)
     return decorate
+
+
+def pretrained_option() -> Callable:
+    """--pretrained NAME: a model this project ships (tagger_torch.pretrained), instead of --run."""
+    from ..pretrained import known_names
+    return click.option("--pretrained", type=str, metavar="NAME",
+                        help=f"A shipped model ({known_names()}; results/NAME/ of the source tree), instead of --run.")
+
+
+def run_or_pretrained(run: Optional[str], pretrained: Optional[str], *others: Optional[str]) -> Optional[str]:
+    """The run directory of --run, or of --pretrained NAME (resolved; one-line TaggerError when
+    unknown or not published yet). `others`: values of flags that --pretrained excludes (--params, --config)."""
+    if pretrained is None:
+        return run
+    if run is not None or any(value is not None for value in others):
+        raise TaggerError("give --pretrained NAME alone, without --run, --params or --config")
+    from ..pretrained import resolve_pretrained
+    return resolve_pretrained(pretrained)

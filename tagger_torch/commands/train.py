@@ -13,6 +13,7 @@ from ..distributed import exit_now, gather, is_main, setup, teardown
 from ..errors import TaggerError
 from ..models import MODELS, config_class
 from ..precision import resolve_device
+from ..pretrained import pretrained_or_path
 from ..training import run_training
 from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
 from .options import compile_option, config_options, device_option, precision_option
@@ -40,8 +41,8 @@ def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
 @click.option("--out", type=str, help="Run directory (default runs/<preset>-<time>).")
 @click.option("--seed", type=int, help="Seed of the weights, the data order and the noise.")
 @click.option("--labeled-samples", type=str, help="Labelled train examples for classification: N or 'all'.")
-@click.option("--load-from", type=str, help="Start from these parameters (a run directory or .npz), by name; "
-              "names the model lacks are ignored, shapes are checked (stage 2).")
+@click.option("--load-from", type=str, help="Start from these parameters (a run directory, an .npz, or a shipped "
+              "model's name, e.g. shapes-ln), by name; names the model lacks are ignored, shapes are checked (stage 2).")
 @device_option()
 @precision_option(" (bf16 runs 1.9x faster on AVX-512-BF16 CPUs, ~20x slower on CPUs without native bf16, "
                   "and is opt-in, docs/speed.md); with --resume: the run's own.")
@@ -107,6 +108,7 @@ def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples,
             out = os.path.join("runs", f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
             out = gather(out)[0]  # under torchrun: rank 0's name (the ranks' clocks may differ by a second)
         if load_from is not None:
+            load_from = pretrained_or_path(load_from)  # a shipped model's name -> its folder
             resolve_params_path(load_from)  # fail before any work
     config.check_data(info)  # a data file that does not fit: one line, before the run directory exists
     echo(f"training into {out} on {dev}")

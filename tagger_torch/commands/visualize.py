@@ -10,11 +10,12 @@ from ..errors import TaggerError
 from ..precision import resolve_device
 from ..training.rundir import load_model
 from ..visualize import draw_examples
-from .options import device_option
+from .options import device_option, pretrained_option, run_or_pretrained
 
 
 @click.command("visualize")
-@click.option("--run", required=True, type=str, help="Run directory of `tagger-torch train`.")
+@click.option("--run", type=str, help="Run directory of `tagger-torch train`.")
+@pretrained_option()
 @click.option("--hdf5", "hdf5", required=True, type=str, help="Data file in the release's layout.")
 @click.option("--out", required=True, type=str, help="PNG file to write.")
 @click.option("--split", default="test", show_default=True, help="Split to draw examples from.")
@@ -25,8 +26,11 @@ from .options import device_option
 @click.option("--remove-group", type=int, help="Figure 4 E2: drop group k (1..K) before the last softmax.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the m0 draws.")
 @device_option()
-def visualize_command(run, hdf5, out, split, indices, iterations, groups, remove_group, seed, device):
+def visualize_command(run, pretrained, hdf5, out, split, indices, iterations, groups, remove_group, seed, device):
     """Draw Tagger's groups and reconstructions per iteration (paper Figure 4)."""
+    run = run_or_pretrained(run, pretrained)
+    if run is None:
+        raise TaggerError("give --run DIR or --pretrained NAME")
     try:
         chosen = [int(i) for i in indices.replace(",", " ").split()]
     except ValueError:
@@ -42,7 +46,7 @@ def visualize_command(run, hdf5, out, split, indices, iterations, groups, remove
     n = info.splits[split]
     if not chosen or any(not 0 <= i < n for i in chosen):
         raise TaggerError(f"--indices must lie in 0..{n - 1} for split '{split}' (got {indices!r})")
-    title = f"{os.path.basename(os.path.normpath(run))}, {split} split"
+    title = f"{pretrained or os.path.basename(os.path.normpath(run))}, {split} split"
     if remove_group is not None:
         title += f", group {remove_group} removed before the last softmax (Fig. 4 E2)"
     examples = draw_examples(model, hdf5, split, chosen, out, title, masks="mask" in info.sources, n_groups=groups,

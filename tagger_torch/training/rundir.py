@@ -3,6 +3,7 @@
 DIR/config.json   the run's config (`model` names the model; Tagger's fields are the release's names)
 DIR/run.json      data path, --load-from, device, precision, compile, processes, start time
 DIR/params.npz    the parameters by name, float32 (the release's format for Tagger)
+                  (a published run, results/NAME/, holds them as float16 in params-fp16.npz instead)
 DIR/checkpoint.pt everything needed to continue exactly: model, optimizer, RNG state, epoch, step
 DIR/metrics.jsonl one JSON line per finished epoch; DIR/curves.png their plot
 Every file is written atomically (tagger_torch.files.atomic_output).
@@ -24,6 +25,7 @@ from ..models import build_model
 
 CONFIG, RUN, PARAMS, CHECKPOINT, METRICS, CURVES = ("config.json", "run.json", "params.npz", "checkpoint.pt",
                                                     "metrics.jsonl", "curves.png")
+PARAMS_FP16 = "params-fp16.npz"  # a published run's parameters, stored as float16 (tagger_torch.publish)
 # 1: written before the model registry (no "format" key); 2: this form. Both resume.
 CHECKPOINT_FORMAT = 2
 # keys every form holds; later ones were added with defaults (see `load_checkpoint`)
@@ -107,9 +109,21 @@ def load_checkpoint(path: str) -> dict:
     return state
 
 
+def run_params_path(run: str) -> Optional[str]:
+    """The parameter file of a run directory: params.npz, else a published run's params-fp16.npz;
+    None when it has neither."""
+    for name in (PARAMS, PARAMS_FP16):
+        if os.path.isfile(os.path.join(run, name)):
+            return os.path.join(run, name)
+    return None
+
+
 def resolve_params_path(load_from: str) -> str:
-    """A run directory (its params.npz) or an .npz file."""
-    path = os.path.join(load_from, PARAMS) if os.path.isdir(load_from) else load_from
+    """A run directory (its params.npz or params-fp16.npz) or an .npz file (any float dtype: loading
+    casts to the model's)."""
+    path = run_params_path(load_from) if os.path.isdir(load_from) else load_from
+    if path is None:
+        raise TaggerError(f"no parameter file in {load_from} (neither {PARAMS} nor {PARAMS_FP16})")
     if not os.path.isfile(path):
         raise TaggerError(f"no parameter file at {path}")
     return path
@@ -123,7 +137,7 @@ def load_model(run: Optional[str] = None, params: Optional[str] = None, config: 
             raise TaggerError("give either --run DIR or --params P.npz with --config CFG.json, not both")
         if not os.path.isdir(run):
             raise TaggerError(f"run directory not found: {run}")
-        params, config = os.path.join(run, PARAMS), os.path.join(run, CONFIG)
+        params, config = run, os.path.join(run, CONFIG)
     elif params is None or config is None:
         raise TaggerError("give --run DIR, or both --params P.npz and --config CFG.json")
     cfg = load_config(config)

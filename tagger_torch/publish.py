@@ -1,0 +1,310 @@
+"""Publishing a finished Shapes run as `results/NAME/`: the shipped model of `--pretrained NAME`.
+
+    results/NAME/config.json       the run's config
+    results/NAME/params-fp16.npz   its final parameters stored as float16 (release names); loadable by
+                                   evaluate --params/--config, --run, --pretrained, train --load-from
+                                   and the NumPy reference (loading casts to the model's dtype)
+    results/NAME/metrics.jsonl     the run's per-epoch metrics; curves.png their plot
+    results/NAME/test.json         `evaluate` of the test split at T = 5 (Table 1a)
+    results/NAME/groups2.json      A: the test split scored with K = 2 groups   (Figure 4a's cases:
+    results/NAME/shapes2.json      B: the 2-shape test set                       the model was trained
+    results/NAME/shapes4.json      C: the 4-shape test set                       on 3 shapes, K = 4)
+    results/NAME/single.json       the `single` split (one shape per image)
+    results/NAME/fp16_change.json  the test split from the run's float32 params.npz, same seed, and
+                                   the per-iteration differences float16 - float32
+    results/NAME/figure4.png       7 test examples (indices 0-6) and the first example of A, B, C
+    results/NAME/publish.json      the run's facts (epochs, time, precision, seed), data fingerprints
+
+Every score except fp16_change.json's float32 one is computed from the shipped params-fp16.npz, on
+the CPU in fp32 with `threads` threads (1: the same numbers on every run on one machine), with the
+noise drawn from `seed`; each JSON records those settings, the machine and the equivalent command
+line. Publishing again keeps every file whose inputs (parameters, data, settings) are unchanged,
+so a later session can rerun it with only the run directory present; `force` redoes everything.
+The README of the results folder is `results_readme.write_results_readme`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+from typing import Callable, Dict, Mapping, NamedTuple, Optional
+
+import numpy as np
+import torch
+
+from .config import load_config
+from .errors import TaggerError
+from .evaluate import evaluate_model, format_table
+from .files import atomic_write, read_npz, save_npz, write_text
+from .models import build_model
+from .pretrained import PRETRAINED, known_names
+from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, read_metrics
+from .visualize import Panel, draw_example_rows, plot_curves
+
+FP16_MAX = float(np.finfo(np.float16).max)
+FP16_TINY = float(np.finfo(np.float16).tiny)  # smallest normal float16
+PUBLISH, FP16_CHANGE, FIGURE = "publish.json", "fp16_change.json", "figure4.png"
+SCORES = ("denoising_cost", "ami", "ari")
+
+
+class DataFiles(NamedTuple):
+    """The Shapes files of the cases (make them: docs/data.md; `make-dataset shapes --n-shapes 2|4`)."""
+
+    shapes: str = "datasets/shapes50k_20x20.h5"
+    shapes2: str = "datasets/shapes50k_20x20_2shapes.h5"
+    shapes4: str = "datasets/shapes50k_20x20_4shapes.h5"
+
+
+class Case(NamedTuple):
+    data: str  # a field of DataFiles
+    split: str
+    groups: Optional[int]  # K at evaluation; None: the trained K
+    description: str
+
+
+CASES: Dict[str, Case] = {  # results/NAME/<key>.json
+    "test": Case("shapes", "test", None, "test split (Table 1a)"),
+    "groups2": Case("shapes", "test", 2, "A: test split scored with K = 2 groups"),
+    "shapes2": Case("shapes2", "test", None, "B: test split of the 2-shape data"),
+    "shapes4": Case("shapes4", "test", None, "C: test split of the 4-shape data"),
+    "single": Case("shapes", "single", None, "single split (one shape per image)"),
+}
+FIGURE_TEST_EXAMPLES = 7  # test indices 0..6; then the first example of cases A, B, C
+
+
+def params_digest(params: Mapping[str, np.ndarray]) -> str:
+    """sha256 of the parameters' names, dtypes, shapes and values (not of the file's bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        a = np.ascontiguousarray(params[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def to_float16(params: Mapping[str, np.ndarray]) -> tuple:
+    """(the parameters cast to float16, what the cast did: largest absolute and relative change of a
+    weight, how many non-zero weights became 0 or subnormal). TaggerError for values float16 cannot
+    hold (non-finite, or beyond +-65504)."""
+    out, max_abs, max_rel, zeroed, subnormal = {}, 0.0, 0.0, 0, 0
+    for name, value in params.items():
+        value = np.asarray(value, dtype=np.float32)
+        if not np.all(np.isfinite(value)) or (value.size and np.abs(value).max() > FP16_MAX):
+            raise TaggerError(f"parameter {name} holds values float16 cannot store (non-finite or beyond "
+                              f"+-{FP16_MAX:g})")
+        half = value.astype(np.float16)
+        change = np.abs(half.astype(np.float32) - value)
+        normal = np.abs(value) >= FP16_TINY
+        max_abs = max(max_abs, float(change.max(initial=0.0)))
+        max_rel = max(max_rel, float((change[normal] / np.abs(value[normal])).max(initial=0.0)))
+        zeroed += int(np.count_nonzero((value != 0) & (half == 0)))
+        subnormal += int(np.count_nonzero((half != 0) & (np.abs(half) < FP16_TINY)))
+        out[name] = half
+    n = sum(int(np.size(v)) for v in out.values())
+    return out, dict(n_parameters=n, max_abs_change=max_abs, max_rel_change_normal=max_rel,
+                     n_became_zero=zeroed, n_subnormal=subnormal)
+
+
+def export_float16(src: str, out: str) -> dict:
+    """Write the parameters of `src` (.npz) to `out` as float16 (compressed, release names).
+
+    An existing `out` holding exactly these float16 values is left as it is (its bytes, so git sees
+    no change). Returns `to_float16`'s facts and `written` (False when kept)."""
+    half, facts = to_float16(read_npz(src, "parameter"))
+    written = True
+    if os.path.isfile(out):
+        old = read_npz(out, "parameter")
+        written = not (old.keys() == half.keys() and all(old[k].dtype == np.float16 and np.array_equal(old[k], half[k])
+                                                         for k in half))
+    if written:
+        atomic_write(out, lambda tmp: save_npz(tmp, half, dtype=None))
+    return dict(facts, written=written)
+
+
+def machine_facts(threads: int) -> dict:
+    """Where an evaluation ran: CPU model, threads, load, torch and this code's git commit."""
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        code = subprocess.run(["git", "-C", source, "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        code = None
+    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return dict(cpu=cpu, cpu_capability=torch.backends.cpu.get_cpu_capability(), cpu_count=os.cpu_count(),
+                threads=threads, load_average=load, torch=torch.__version__, python=platform.python_version(), code=code)
+
+
+def evaluate_line(name: str, case: Case, hdf5: str, iterations: int, seed: int) -> str:
+    """The `tagger-torch evaluate` line that computes what `publish_run` computes for `case`."""
+    groups = f" --groups {case.groups}" if case.groups else ""
+    return (f"OMP_NUM_THREADS=1 tagger-torch evaluate --pretrained {name} --hdf5 {hdf5} --split {case.split} "
+            f"--iterations {iterations}{groups} --seed {seed} --device cpu")
+
+
+def _read_json(path: str) -> Optional[dict]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _kept(path: str, expected: dict, force: bool) -> Optional[dict]:
+    """The JSON at `path` when it was computed with exactly `expected` (and not `force`)."""
+    old = None if force else _read_json(path)
+    return old if old is not None and all(old.get(k) == v for k, v in expected.items()) else None
+
+
+def _write_json(path: str, value: dict) -> None:
+    write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def _load(config, params_path: str):
+    return build_model(config, params=read_npz(params_path, "parameter")).to(torch.device("cpu")).eval()
+
+
+def run_facts(run: str, config) -> dict:
+    """publish.json's training facts, read off the run directory."""
+    rows = read_metrics(os.path.join(run, METRICS))
+    started = _read_json(os.path.join(run, RUN)) or {}
+    epochs = rows[-1]["epoch"] if rows else 0
+    return dict(epochs=epochs, num_epochs=config.num_epochs, finished=epochs >= config.num_epochs,
+                train_time_s=round(sum(r.get("train_time_s", 0.0) for r in rows), 1),
+                valid_time_s=round(sum(r.get("valid_time_s", 0.0) for r in rows), 1),
+                samples_per_s_median=float(np.median([r["samples_per_s"] for r in rows])) if rows else None,
+                last_valid_denoising_cost=rows[-1].get("valid_denoising_cost") if rows else None,
+                seed=config.seed, precision=started.get("precision"), compiled=started.get("compile"),
+                device=started.get("device"), world_size=started.get("world_size"), started=started.get("started"),
+                data=started.get("hdf5"))
+
+
+def publish_run(run: str, name: str, results: str, data: DataFiles = DataFiles(), *, seed: int = 0,
+                iterations: int = 5, threads: int = 1, note: Optional[str] = None, allow_unfinished: bool = False,
+                force: bool = False, progress: bool = False, echo: Callable[[str], None] = print) -> str:
+    """Write results/NAME/ (see the module docstring) from the run directory `run`; returns the folder."""
+    if name not in PRETRAINED:
+        raise TaggerError(f"unknown pretrained model '{name}' (known: {known_names()})")
+    for path in (os.path.join(run, CONFIG), os.path.join(run, PARAMS)):
+        if not os.path.isfile(path):
+            raise TaggerError(f"{run} is not a finished run directory: {path} is missing")
+    config = load_config(os.path.join(run, CONFIG))
+    if config.norm != PRETRAINED[name].norm:
+        raise TaggerError(f"{name} is the {PRETRAINED[name].norm}-norm model, but {run} trained norm={config.norm}")
+    facts = run_facts(run, config)
+    if not facts["finished"] and not allow_unfinished:
+        raise TaggerError(f"{run} has finished {facts['epochs']} of {facts['num_epochs']} epochs; publish it when "
+                          "it is done (or pass --allow-unfinished for a dry run)")
+    missing = [f"{field}={path}" for field, path in data._asdict().items() if not os.path.isfile(path)]
+    if missing:
+        raise TaggerError(f"data file(s) missing: {', '.join(missing)} (make them with `tagger-torch make-dataset "
+                          "shapes [--n-shapes 2|4] --out PATH`, docs/data.md)")
+    out = os.path.join(results, PRETRAINED[name].folder)
+    os.makedirs(out, exist_ok=True)
+    write_text(os.path.join(out, CONFIG), config.to_json() + "\n")
+    exported = export_float16(os.path.join(run, PARAMS), os.path.join(out, PARAMS_FP16))
+    echo(f"{PARAMS_FP16}: {'written' if exported['written'] else 'unchanged'} "
+         f"({os.path.getsize(os.path.join(out, PARAMS_FP16)) / 1e6:.1f} MB)")
+    metrics = os.path.join(out, METRICS)
+    if not os.path.isfile(metrics) or not os.path.isfile(os.path.join(out, CURVES)) or \
+            file_sha256(metrics) != file_sha256(os.path.join(run, METRICS)):
+        shutil.copyfile(os.path.join(run, METRICS), metrics)
+        plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
+
+    fp16 = read_npz(os.path.join(out, PARAMS_FP16), "parameter")
+    digest = params_digest(fp16)
+    data_sha = {field: file_sha256(path) for field, path in data._asdict().items()}
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        model = _load(config, os.path.join(out, PARAMS_FP16))
+        scores = {}
+        for key, case in CASES.items():
+            hdf5 = getattr(data, case.data)
+            expected = dict(params_digest=digest, data_sha256=data_sha[case.data], split=case.split,
+                            iterations=iterations, seed=seed, requested_groups=case.groups)
+            path = os.path.join(out, f"{key}.json")
+            scores[key] = _kept(path, expected, force)
+            if scores[key] is not None:
+                echo(f"{key}.json: unchanged ({case.description})")
+                continue
+            echo(f"{key}.json: {case.description}, {hdf5} ...")
+            result = evaluate_model(model, hdf5, case.split, seed=seed, progress=progress, precision="fp32",
+                                    n_groups=case.groups, n_iterations=iterations)
+            scores[key] = {"case": key, "description": case.description, **result, **expected,
+                           "params_file": PARAMS_FP16, "command": evaluate_line(name, case, hdf5, iterations, seed),
+                           **machine_facts(threads)}
+            _write_json(path, scores[key])
+            echo(f"  AMI at T={iterations}: {scores[key]['ami'][-1]:.3f} ({result['seconds']:.0f} s)")
+        _publish_fp16_change(run, out, config, scores["test"], exported, digest, data, data_sha, force, progress, echo)
+        if force or not os.path.isfile(os.path.join(out, FIGURE)) or \
+                (_read_json(os.path.join(out, PUBLISH)) or {}).get("params_digest") != digest:
+            panels = [Panel(f"test #{i}", data.shapes, "test", i) for i in range(FIGURE_TEST_EXAMPLES)]
+            panels += [Panel("A: K=2\ntest #0", data.shapes, "test", 0, 2),
+                       Panel("B: 2 shapes\ntest #0", data.shapes2, "test", 0),
+                       Panel("C: 4 shapes\ntest #0", data.shapes4, "test", 0)]
+            draw_example_rows(model, panels, os.path.join(out, FIGURE),
+                              f"{name}: 7 test examples; A: K=2 groups, B: 2-shape and C: 4-shape test data "
+                              f"(trained on 3 shapes with K={config.n_groups}); clean input, T={iterations}",
+                              n_iterations=iterations, seed=seed)
+            echo(f"{FIGURE}: written")
+    finally:
+        torch.set_num_threads(previous_threads)
+    if note is None:  # a later publish without --note keeps the first one's
+        note = (_read_json(os.path.join(out, PUBLISH)) or {}).get("note")
+    _write_json(os.path.join(out, PUBLISH), dict(
+        name=name, description=PRETRAINED[name].description, run=os.path.abspath(run), training=facts, note=note,
+        params=dict(file=PARAMS_FP16, bytes=os.path.getsize(os.path.join(out, PARAMS_FP16)), params_digest=digest,
+                    **{k: v for k, v in exported.items() if k != "written"}),
+        data={field: dict(path=path, sha256=data_sha[field]) for field, path in data._asdict().items()},
+        params_digest=digest, evaluation=dict(seed=seed, iterations=iterations, threads=threads),
+        command=publish_command(run, name, results, data, seed, iterations, threads)))
+    echo(f"{name}, test split:\n{format_table(scores['test'])}")
+    return out
+
+
+def _publish_fp16_change(run, out, config, test, exported, digest, data, data_sha, force, progress, echo) -> None:
+    """fp16_change.json: the test split scored from the run's float32 parameters with test.json's
+    settings, beside test.json's float16 scores, and their differences per iteration."""
+    fp32 = read_npz(os.path.join(run, PARAMS), "parameter")
+    expected = dict(params_digest=digest, fp32_params_digest=params_digest(fp32), data_sha256=data_sha["shapes"],
+                    split="test", iterations=test["iterations"], seed=test["seed"])
+    path = os.path.join(out, FP16_CHANGE)
+    if _kept(path, expected, force) is not None:
+        echo(f"{FP16_CHANGE}: unchanged")
+        return
+    echo(f"{FP16_CHANGE}: the test split from the float32 {os.path.join(run, PARAMS)} ...")
+    model = _load(config, os.path.join(run, PARAMS))
+    result = evaluate_model(model, data.shapes, "test", seed=test["seed"], progress=progress, precision="fp32",
+                            n_iterations=test["iterations"])
+    weights = {k: v for k, v in exported.items() if k != "written"}
+    change = {key: [a - b for a, b in zip(test[key], result[key])] for key in SCORES}
+    _write_json(path, {**expected, "fp16": {k: test[k] for k in SCORES}, "fp32": {k: result[k] for k in SCORES},
+                       "fp16_minus_fp32": change, "max_abs_change": {k: max(abs(x) for x in v) for k, v in change.items()},
+                       "weights": weights, "seconds": result["seconds"], **machine_facts(torch.get_num_threads())})
+    echo(f"  AMI change at T={test['iterations']} from float16 storage: {change['ami'][-1]:+.2e}")
+
+
+def publish_command(run: str, name: str, results: str, data: DataFiles, seed: int, iterations: int,
+                    threads: int) -> str:
+    """The command line of `scripts/publish_shapes.py` that publishes `run` as NAME."""
+    flags = "".join(f" --{field} {path}" for field, path in data._asdict().items() if path != getattr(DataFiles(), field))
+    flags += f" --results {results}" if os.path.normpath(results) != "results" else ""
+    flags += f" --seed {seed}" if seed != 0 else ""
+    flags += f" --iterations {iterations}" if iterations != 5 else ""
+    flags += f" --threads {threads}" if threads != 1 else ""
+    return f".venv/bin/python scripts/publish_shapes.py {run} {name}{flags}"

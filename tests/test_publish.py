@@ -1,0 +1,225 @@
+"""Publishing a run as results/NAME/ (scripts/publish_shapes.py, tagger_torch.publish), the results
+README, `--pretrained NAME` and float16 parameter files everywhere parameters are read."""
+import importlib.util
+import json
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from conftest import SMALL_SHAPES
+from tagger_torch.config import load_config
+from tagger_torch.data.h5layout import write_fuel_file
+from tagger_torch.data.shapes import DESCRIPTION, generate_shapes
+from tagger_torch.errors import TaggerError
+from tagger_torch.files import read_npz, save_npz
+from tagger_torch.model import Tagger
+from tagger_torch.publish import CASES, DataFiles, params_digest, publish_run, to_float16
+from tagger_torch.results_readme import BEGIN, END, collect, update_readme_section
+from tiny import invoke
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "publish_shapes.py")
+
+
+def small_shapes(path, n_shapes):
+    with h5py.File(path, "w") as f:
+        write_fuel_file(f, generate_shapes(**SMALL_SHAPES, n_shapes=n_shapes, progress=False), DESCRIPTION)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, small_shapes_h5):
+    root = tmp_path_factory.mktemp("shapes-n")
+    return DataFiles(small_shapes_h5, small_shapes(root / "s2.h5", 2), small_shapes(root / "s4.h5", 4))
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, trained_run, data):
+    """trained_run (a tiny BatchNorm Tagger, 1 of 1 epochs) published as shapes-bn; (results, log)."""
+    results = str(tmp_path_factory.mktemp("results"))
+    log = []
+    publish_run(trained_run, "shapes-bn", results, data, note="A tiny test run.", echo=log.append)
+    return results, log
+
+
+@pytest.fixture
+def results_env(published, monkeypatch):
+    monkeypatch.setenv("TAGGER_RESULTS", published[0])
+    return published[0]
+
+
+def test_published_files(published, trained_run, data):
+    results, log = published
+    folder = os.path.join(results, "shapes-bn")
+    expected = {"config.json", "params-fp16.npz", "metrics.jsonl", "curves.png", "figure4.png", "publish.json",
+                "fp16_change.json"} | {f"{case}.json" for case in CASES}
+    assert expected <= set(os.listdir(folder))
+    for png in ("curves.png", "figure4.png"):
+        with open(os.path.join(folder, png), "rb") as f:
+            assert f.read(8) == PNG
+    params = read_npz(os.path.join(folder, "params-fp16.npz"))
+    fp32 = read_npz(os.path.join(trained_run, "params.npz"))
+    assert params.keys() == fp32.keys() and all(v.dtype == np.float16 for v in params.values())
+    assert all(np.array_equal(params[k], fp32[k].astype(np.float16)) for k in fp32)
+    assert load_config(os.path.join(folder, "config.json")) == load_config(os.path.join(trained_run, "config.json"))
+    with open(os.path.join(folder, "metrics.jsonl")) as a, open(os.path.join(trained_run, "metrics.jsonl")) as b:
+        assert a.read() == b.read()
+    # every case: the settings, the weights' digest, the data's fingerprint and the command
+    for case, spec in CASES.items():
+        with open(os.path.join(folder, f"{case}.json")) as f:
+            r = json.load(f)
+        assert (r["split"], r["iterations"], r["seed"], r["params_digest"]) == (spec.split, 5, 0, params_digest(params))
+        assert r["groups"] == (spec.groups or 3) and r["threads"] == 1 and r["params_file"] == "params-fp16.npz"
+        assert r["hdf5"] == getattr(data, spec.data) and len(r["data_sha256"]) == 64
+        assert all(len(r[k]) == 5 and np.all(np.isfinite(r[k])) for k in ("denoising_cost", "ami", "ari"))
+        assert r["command"].startswith("OMP_NUM_THREADS=1 tagger-torch evaluate --pretrained shapes-bn ")
+        assert r["n_examples"] == 100 and r["batch_size"] == 50
+    with open(os.path.join(folder, "fp16_change.json")) as f:
+        change = json.load(f)
+    with open(os.path.join(folder, "test.json")) as f:
+        test = json.load(f)
+    assert change["fp16"]["ami"] == test["ami"]
+    np.testing.assert_allclose(change["fp16_minus_fp32"]["ami"], np.subtract(test["ami"], change["fp32"]["ami"]))
+    assert 0 < change["weights"]["max_abs_change"] < 1e-2 and change["weights"]["n_parameters"] > 1000
+    with open(os.path.join(folder, "publish.json")) as f:
+        facts = json.load(f)
+    assert facts["training"]["epochs"] == facts["training"]["num_epochs"] == 1 and facts["training"]["finished"]
+    assert facts["note"] == "A tiny test run." and facts["params_digest"] == test["params_digest"]
+    assert "scripts/publish_shapes.py" in facts["command"]
+    assert any("AMI at T=5" in line for line in log)
+
+
+def test_publishing_again_keeps_every_file(published, trained_run, data):
+    results, _ = published
+    folder = os.path.join(results, "shapes-bn")
+    before = {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)}
+    log = []
+    publish_run(trained_run, "shapes-bn", results, data, echo=log.append)  # no --note: the first one stays
+    after = {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)}
+    assert before == after
+    assert sum("unchanged" in line for line in log) == len(CASES) + 2  # the cases, fp16_change, the weights
+
+
+def test_results_readme(published, tmp_path):
+    results, _ = published
+    script = load_script()
+    result = CliRunner().invoke(script.main, ["--readme-only", "--results", results])
+    assert result.exit_code == 0, result.output
+    with open(os.path.join(results, "README.md")) as f:
+        text = f.read()
+    assert "Tagger (BatchNorm), paper: AMI | .58 | .73 | .77 | .79 | .79 |" in text
+    assert "Tagger (BatchNorm), here (`shapes-bn`): AMI |" in text
+    assert "Tagger* (LayerNorm), here (`shapes-ln`) | not published yet" in text
+    assert "shapes-bn/figure4.png" in text and "tagger-torch evaluate --pretrained shapes-bn" in text
+    assert "Not final" not in text
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{BEGIN}\nold\n{END}\nafter\n")
+    update_readme_section(str(readme), collect(results))
+    text = readme.read_text()
+    assert "old" not in text and "here (`shapes-bn`): AMI" in text and text.endswith(f"{END}\nafter\n")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("publish_shapes", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_publish_refuses_unfinished_runs_and_swapped_names(trained_run, data, tmp_path):
+    with pytest.raises(TaggerError, match="is the layer-norm model"):
+        publish_run(trained_run, "shapes-ln", str(tmp_path), data)
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "num_epochs": 3}))
+    with pytest.raises(TaggerError, match="has finished 1 of 3 epochs"):
+        publish_run(str(run), "shapes-bn", str(tmp_path / "results"), data)
+    result = CliRunner().invoke(load_script().main, [str(run), "shapes-xx", "--results", str(tmp_path)])
+    assert result.exit_code == 2 and "shapes-xx" in result.output
+
+
+def test_evaluate_pretrained_reproduces_the_published_scores(results_env, small_shapes_h5, tmp_path):
+    with open(os.path.join(results_env, "shapes-bn", "test.json")) as f:
+        published = json.load(f)
+    out = tmp_path / "test.json"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = invoke("evaluate", "--pretrained", "shapes-bn", "--hdf5", small_shapes_h5, "--iterations", 5,
+                        "--device", "cpu", "--out", out)
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    for key in ("denoising_cost", "ami", "ari"):
+        assert scores[key] == published[key]
+    assert scores["pretrained"] == "shapes-bn" and scores["run"] == os.path.join(results_env, "shapes-bn")
+
+
+def test_visualize_and_train_from_pretrained(results_env, small_shapes_h5, tmp_path):
+    result = invoke("visualize", "--pretrained", "shapes-bn", "--hdf5", small_shapes_h5, "--out", tmp_path / "f.png",
+                    "--indices", "1", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", os.path.join(results_env, "shapes-bn", "config.json"),
+                    "--load-from", "shapes-bn", "--out", tmp_path / "run", "--max-steps", 1, "--device", "cpu",
+                    "--no-compile")
+    assert result.exit_code == 0, result.output
+    assert "loaded" in result.output and os.path.join(results_env, "shapes-bn") in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pretrained", "shapes-xx"], "unknown pretrained model 'shapes-xx' (known: shapes-ln, shapes-bn)"),
+    (["--pretrained", "shapes-ln"], "pretrained model 'shapes-ln' is not shipped yet: no config.json"),
+    (["--pretrained", "shapes-bn", "--run", "x"], "give --pretrained NAME alone"),
+])
+def test_pretrained_errors(results_env, small_shapes_h5, args, message):
+    for verb in ("evaluate", "visualize"):
+        extra = ["--out", "f.png"] if verb == "visualize" else []
+        result = invoke(verb, *args, "--hdf5", small_shapes_h5, "--device", "cpu", *extra)
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+
+
+def test_float16_parameter_files_load_everywhere(trained_run, small_shapes_h5, tmp_path):
+    """--params/--config, --run, --load-from and the NumPy reference read float16 files; the model
+    holds the float16 values exactly, in its own dtype."""
+    config = load_config(os.path.join(trained_run, "config.json"))
+    half, facts = to_float16(read_npz(os.path.join(trained_run, "params.npz")))
+    assert facts["n_parameters"] == sum(v.size for v in half.values())
+    run = tmp_path / "run16"
+    run.mkdir()
+    shutil.copy(os.path.join(trained_run, "config.json"), run / "config.json")
+    save_npz(str(run / "params-fp16.npz"), half, dtype=None)
+    for dtype in (torch.float32, torch.float64):
+        model = Tagger(config, dtype=dtype)
+        model.load_params(read_npz(str(run / "params-fp16.npz")))
+        for name, value in half.items():
+            assert model._parameters[name].dtype == dtype
+            assert np.array_equal(model._parameters[name].detach().numpy(), value.astype(np.float64))
+    for args in (["--run", run], ["--params", run / "params-fp16.npz", "--config", run / "config.json"]):
+        result = invoke("evaluate", *args, "--hdf5", small_shapes_h5, "--iterations", 2, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", run / "config.json", "--load-from",
+                    run / "params-fp16.npz", "--out", tmp_path / "t", "--max-steps", 1, "--device", "cpu", "--no-compile")
+    assert result.exit_code == 0, result.output
+    from tagger_reference.cli import main as reference_main
+    x = read_npz(str(run / "params-fp16.npz"))  # any B = 2 input and noise
+    np.save(tmp_path / "x.npy", np.random.RandomState(0).randint(0, 2, (2, 400)).astype(np.float32))
+    np.savez(tmp_path / "noise.npz", m_init=np.random.RandomState(1).randn(config.n_groups, 2, 400))
+    outs = []
+    for name, params in (("p16", tmp_path / "p16.npz"), ("p32", tmp_path / "p32.npz")):
+        save_npz(str(params), x, dtype=np.float16 if name == "p16" else np.float32)
+        trace = tmp_path / f"{name}-trace.npz"
+        result = CliRunner().invoke(reference_main, ["trace", "--config", str(run / "config.json"), "--params", str(params),
+                                                     "--input", str(tmp_path / "x.npy"), "--noise",
+                                                     str(tmp_path / "noise.npz"), "--out", str(trace)])
+        assert result.exit_code == 0, result.output
+        outs.append(read_npz(str(trace)))
+    assert all(np.array_equal(outs[0][k], outs[1][k]) for k in outs[0])  # float16 and its float32 copy: the same
