@@ -44,7 +44,7 @@ def evaluate_model(model, hdf5: str, split: str = "test", seed: int = 0, progres
         result = model.evaluate(data, batch_size=batch_size, generator=generator, progress=progress, **options)
     result.update(precision=precision, split=split, n_examples=data.x.shape[0], batch_size=batch_size)
     result.update(model.evaluation_facts(**options))
-    result.update(hdf5=hdf5, seed=seed, batch_size=config.valid_batch_size, device=str(device),
+    result.update(hdf5=hdf5, seed=seed, device=str(device),
                   threads=torch.get_num_threads(), seconds=round(time.perf_counter() - started, 3))
     return result
 
