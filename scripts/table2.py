@@ -16,9 +16,10 @@ import datetime
 import glob
 import json
 import os
-import platform
 import re
 import sys
+
+from tagger_torch.precision import cpu_model
 
 # the paper's Table 2: test error %, mean +- sd over 5 runs (model, digits, labels) -> text
 PAPER = {
@@ -87,17 +88,6 @@ def flattened(rows: list, window: int, tol: float) -> bool:
     return min(errors[-window:]) > min(errors[:-window]) - tol
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -157,7 +147,7 @@ def cmd_result(args) -> int:
               "paper": PAPER[(model, digits, labels)], "test": test, "run": run_facts(args.run)}
     if args.stage1:
         result["stage1"] = run_facts(args.stage1)
-    result.update(cpu=cpu_name(), cores=os.cpu_count(), written=datetime.datetime.now().isoformat(timespec="seconds"),
+    result.update(cpu=cpu_model(), cores=os.cpu_count(), written=datetime.datetime.now().isoformat(timespec="seconds"),
                   load_avg=[round(v, 2) for v in os.getloadavg()], commit=os.environ.get("TABLE2_COMMIT"))
     os.makedirs(args.results, exist_ok=True)
     write(os.path.join(args.results, f"{args.name}.json"), json.dumps(result, indent=2) + "\n")
@@ -263,7 +253,7 @@ def cmd_collect(args) -> int:
              "Error: SPEC 6's rule (top-1; for two digits the top two against both labels), "
              "`tagger_torch.costs.classification_error` for every model. Chance: 90 % (1 digit), 80 % (2 digits).", ""]
     cpus = sorted({r["cpu"] for r in results.values()})
-    lines += [f"CPU: {', '.join(cpus) or cpu_name()}; one thread per run (`OMP_NUM_THREADS=1`, `nice -n 19`), fp32, "
+    lines += [f"CPU: {', '.join(cpus) or cpu_model()}; one thread per run (`OMP_NUM_THREADS=1`, `nice -n 19`), fp32, "
               "the 2 cores shared throughout with two other long training runs and other work, so every time "
               "here is inflated (docs/baselines.md has the measured seconds per epoch). A row without a result "
               "says why: in progress, queued with its cost (at most its epoch cap x the seconds per epoch of "

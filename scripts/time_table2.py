@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 
@@ -22,21 +21,11 @@ import torch  # noqa: E402
 
 from tagger_torch.config import get_preset  # noqa: E402
 from tagger_torch.models import Split  # noqa: E402
+from tagger_torch.precision import cpu_model  # noqa: E402
 from tagger_torch.training.trainer import Trainer  # noqa: E402
 
 PRESETS = ("freq20-2mnist-fc-mlp-1k", "freq20-2mnist-fc-mlp", "freq20-2mnist-fc-ladder-1k", "freq20-2mnist-fc-ladder",
            "freq20-2mnist-convnet-1k", "freq20-2mnist-convnet", "freq20-1mnist-pretrain", "freq20-1mnist-continue")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def time_preset(name: str, data: str, steps: int, warmup: int, n_valid: int) -> dict:
@@ -83,7 +72,7 @@ def main():
         row.update(load_avg_1min_before=round(load, 2), load_avg_1min_after=round(os.getloadavg()[0], 2))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    facts = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "nice": os.nice(0), "torch": torch.__version__,
+    facts = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "nice": os.nice(0), "torch": torch.__version__,
              "when": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

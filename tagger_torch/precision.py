@@ -81,6 +81,18 @@ def cpu_bf16_native() -> bool:
     return False
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo's "model name"), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def cpu_capability() -> str:
     """The vector instruction set torch's CPU kernels dispatch to, e.g. 'AVX2', 'AVX512', 'DEFAULT'."""
     return torch.backends.cpu.get_cpu_capability()

@@ -40,6 +40,7 @@ from .errors import TaggerError
 from .evaluate import evaluate_model, format_table
 from .files import atomic_write, read_npz, save_npz, write_text
 from .models import build_model
+from .precision import cpu_model
 from .pretrained import PRETRAINED, known_names
 from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, read_metrics
 from .visualize import Panel, draw_example_rows, plot_curves
@@ -134,10 +135,7 @@ def export_float16(src: str, out: str) -> dict:
 
 def machine_facts(threads: int) -> dict:
     """Where an evaluation ran: CPU model, threads, load, torch and this code's git commit."""
-    cpu = platform.processor() or platform.machine()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    cpu = cpu_model()
     source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         code = subprocess.run(["git", "-C", source, "describe", "--always", "--dirty"], capture_output=True,
