@@ -18,10 +18,10 @@ from tqdm import tqdm
 from .config import TaggerConfig
 from .costs import class_probabilities, classification_cost, classification_error, denoising_cost
 from .errors import TaggerError
-from .files import save_npz
-from .inputs import check_input_shape, check_label_shape, check_params, check_shape
+from .inputs import check_input_shape, check_label_shape, check_shape
 from .metrics import ami_from_contingency, ari_from_contingency, contingency_tables, true_labels_from_masks
 from .models import Batch, Split
+from .named_params import NamedParameters
 from .ops import pos
 from .params import init_params, param_shapes
 from .tagger import LADDER, Mapping, draw_corruption, flop_per_step, initial_state, tag_iteration
@@ -44,7 +44,7 @@ class TaggerOutput:
     trace: Optional[Dict[str, Tensor]] = None  # record=True: z, m (T+1,K,B,D), m_lh, delta_z, y (T,...)
 
 
-class Tagger(nn.Module):
+class Tagger(NamedParameters, nn.Module):
     """Tagger around a parametric mapping (the release's Ladder); parameters are attributes named as
     in the release, so `state_dict()` keys are the release names (`W`, `z_u_W`, `f_1_W`, `g_0_a1`, ...)
     and round-trip with the reference's .npz files and the release's trained_params.npz.
@@ -68,29 +68,6 @@ class Tagger(nn.Module):
         if params is None:
             params = init_params(config, config.seed if seed is None else seed, mapping)
         self.load_params(params)
-
-    def load_params(self, params: MappingType[str, np.ndarray], subset: bool = False) -> list:
-        """Copy parameters by name; every shape is checked and each mismatch named (TaggerError).
-
-        subset=False: the names must be exactly the model's (the release's unused book-keeping entries
-        `counter`, `counter_max`, `shared_f_*_bn_*` are ignored). subset=True (stage 2 of the MNIST
-        protocol): names the model lacks are ignored, parameters the file lacks keep their values.
-        Scalars (c2, v) stored with shape (1,) are accepted. Returns the names loaded.
-        """
-        fitted = check_params(params, self.shapes, subset=subset)
-        with torch.no_grad():
-            for name, value in fitted.items():
-                value = value if torch.is_tensor(value) else torch.from_numpy(np.asarray(value))
-                self._parameters[name].copy_(value)
-        return list(fitted)
-
-    def numpy_params(self) -> Dict[str, np.ndarray]:
-        """name -> numpy array (a copy, in the model's dtype), in the release's order."""
-        return {name: p.detach().cpu().numpy().copy() for name, p in self._parameters.items()}
-
-    def save_npz(self, path: str, dtype=np.float32) -> None:
-        """Save in the release format: one float32 array per release name."""
-        save_npz(path, self.numpy_params(), dtype=dtype)
 
     def forward(self, x: Tensor, corrupt: bool = True, corruption: Optional[Tensor] = None,
                 m_init: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,

@@ -21,9 +21,8 @@ from tqdm import tqdm
 from ..config import RunConfig
 from ..costs import classification_error
 from ..errors import TaggerError
-from ..files import save_npz
-from ..inputs import check_params
 from ..models import Batch, Split
+from ..named_params import NamedParameters
 from ..ops import normalize
 
 Shape = Tuple[int, ...]
@@ -108,7 +107,7 @@ def init_weights(shapes: Mapping[str, Shape], seed: int) -> "OrderedDict[str, np
     return OrderedDict((name, np.asarray(v, dtype=np.float32)) for name, v in values.items())
 
 
-class Classifier(nn.Module):
+class Classifier(NamedParameters, nn.Module):
     """The model interface of a baseline around its `forward(x) -> logits (B, C)`.
 
     Parameters are attributes by name (`shapes`: name -> shape, creation order = state_dict keys),
@@ -128,21 +127,6 @@ class Classifier(nn.Module):
         for name, shape in self.shapes.items():
             self.register_parameter(name, nn.Parameter(torch.empty(shape, device=device)))
         self.load_params(initial if params is None else params)
-
-    def load_params(self, params: Mapping[str, np.ndarray], subset: bool = False) -> list:
-        """Copy parameters by name, every shape checked (inputs.check_params); returns the names loaded."""
-        fitted = check_params(params, self.shapes, subset=subset)
-        with torch.no_grad():
-            for name, value in fitted.items():
-                value = value if torch.is_tensor(value) else torch.from_numpy(np.asarray(value))
-                self._parameters[name].copy_(value)
-        return list(fitted)
-
-    def numpy_params(self) -> Dict[str, np.ndarray]:
-        return {name: p.detach().cpu().numpy().copy() for name, p in self._parameters.items()}
-
-    def save_npz(self, path: str) -> None:
-        save_npz(path, self.numpy_params(), dtype=np.float32)
 
     def images(self, x: Tensor) -> Tensor:
         """x (B, D) or (B, *in_dim) -> (B, D) on the parameters' device and dtype."""
