@@ -127,6 +127,19 @@ def run_examples(model, x: np.ndarray, indices: Sequence[int], masks: Optional[n
     return results
 
 
+def _image_cell(fig, spec, img, shape, label: str, colour=None):
+    """One image in grid cell `spec`: grey (D,) or RGB (D, 3) pixels shown as `shape` (H, W), no ticks,
+    titled `label` (in `colour`, default black). Returns the axes."""
+    ax = fig.add_subplot(spec)
+    rgb = img.ndim == 2
+    ax.imshow(img.reshape(shape + (3,) if rgb else shape), cmap=None if rgb else "gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(label, fontsize=6, pad=2, color="black" if colour is None else tuple(colour))
+    return ax
+
+
 def plot_examples(examples: List[dict], in_dim: Sequence[int], path: str, title: str = "") -> None:
     """The Figure-4 style grid of `run_examples`' results, one block of K + 1 rows per example.
 
@@ -144,13 +157,7 @@ def plot_examples(examples: List[dict], in_dim: Sequence[int], path: str, title:
                             top=1 - head / height, hspace=0.4, wspace=0.08)
 
     def show(r, c, img, label, colour=None):
-        ax = fig.add_subplot(grid[r, c])
-        rgb = img.ndim == 2
-        ax.imshow(img.reshape((H, W, 3) if rgb else (H, W)), cmap=None if rgb else "gray", vmin=0, vmax=1,
-                  interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(label, fontsize=6, pad=2, color="black" if colour is None else tuple(colour))
+        return _image_cell(fig, grid[r, c], img, (H, W), label, colour)
 
     for e, ex in enumerate(examples):
         r0 = e * rows_each
@@ -210,14 +217,7 @@ def plot_example_rows(rows: List[Tuple[str, dict]], in_dim: Sequence[int], path:
                             hspace=0.35, wspace=0.06)
 
     def show(r, c, img, label, colour=None):
-        ax = fig.add_subplot(grid[r, c])
-        rgb = img.ndim == 2
-        ax.imshow(img.reshape((H, W, 3) if rgb else (H, W)), cmap=None if rgb else "gray", vmin=0, vmax=1,
-                  interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(label, fontsize=6, pad=2, color="black" if colour is None else tuple(colour))
-        return ax
+        return _image_cell(fig, grid[r, c], img, (H, W), label, colour)
 
     for r, (label, ex) in enumerate(rows):
         K = ex["z"].shape[1]
