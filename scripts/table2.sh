@@ -43,7 +43,7 @@ until_flat() {
         next=$(( done_epochs < min ? min : done_epochs + window ))
         next=$(( next > max ? max : next ))
         if [ -f "$dir/checkpoint.pt" ]; then
-            run "$name" $TAGGER train --resume "$dir" --epochs "$next" --device cpu
+            run "$name" $TAGGER train --resume "$dir" --hdf5 "$DATA/freq20-${digits}mnist.h5" --epochs "$next" --device cpu
         else
             run "$name" $TAGGER train --preset "$preset" --hdf5 "$DATA/freq20-${digits}mnist.h5" --out "$dir" \
                 --epochs "$next" --device cpu --precision fp32 --no-compile
@@ -53,13 +53,14 @@ until_flat() {
     evaluate "$name" "$digits"
 }
 
-# fixed NAME EPOCHS TRAIN_ARGS...: train a fixed number of epochs (Tagger's shortened stages)
+# fixed NAME EPOCHS DIGITS TRAIN_ARGS...: train a fixed number of epochs (Tagger's shortened stages)
 fixed() {
-    local name=$1 epochs=$2 dir=$RUNS/$1; shift 2
+    local name=$1 epochs=$2 data=$DATA/freq20-${3}mnist.h5 dir=$RUNS/$1; shift 3
     if [ -f "$dir/checkpoint.pt" ]; then
-        [ "$($HELPER epochs "$dir")" -ge "$epochs" ] || run "$name" $TAGGER train --resume "$dir" --epochs "$epochs" --device cpu
+        [ "$($HELPER epochs "$dir")" -ge "$epochs" ] ||
+            run "$name" $TAGGER train --resume "$dir" --hdf5 "$data" --epochs "$epochs" --device cpu
     else
-        run "$name" $TAGGER train "$@" --out "$dir" --epochs "$epochs" --device cpu --precision fp32
+        run "$name" $TAGGER train "$@" --hdf5 "$data" --out "$dir" --epochs "$epochs" --device cpu --precision fp32
     fi
 }
 
@@ -92,11 +93,10 @@ one() {
         f1-tagger-stage2-1k)
             # shortened: stage 1 (unsupervised, the release's runner) then stage 2 with the release's own
             # stage-2 settings for 1000 labels (results/table2/configs/), loading stage 1 by name
-            fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-1}" --preset freq20-1mnist-pretrain \
-                --hdf5 "$DATA/freq20-1mnist.h5"
-            fixed "$1" "${TAGGER_STAGE2_EPOCHS:-1}" --preset freq20-1mnist-continue \
+            fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-1}" 1 --preset freq20-1mnist-pretrain
+            fixed "$1" "${TAGGER_STAGE2_EPOCHS:-1}" 1 --preset freq20-1mnist-continue \
                 --config "$HERE/results/table2/configs/tagger-stage2-1k.json" \
-                --load-from "$RUNS/f1-tagger-stage1" --labeled-samples 1000 --hdf5 "$DATA/freq20-1mnist.h5"
+                --load-from "$RUNS/f1-tagger-stage1" --labeled-samples 1000
             STAGE1=$RUNS/f1-tagger-stage1 evaluate "$1" 1 --iterations 4 ;;
         *) echo "unknown run $1" >&2; exit 2 ;;
     esac

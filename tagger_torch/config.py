@@ -196,7 +196,7 @@ def load_config(path: str, base: Optional[RunConfig] = None) -> RunConfig:
             d = json.load(f)
     except FileNotFoundError:
         raise TaggerError(f"config file not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 text
         raise TaggerError(f"cannot read config {path}: {e}") from None
     if not isinstance(d, dict):
         raise TaggerError(f"config {path} must hold a JSON object")

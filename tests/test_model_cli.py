@@ -1,5 +1,7 @@
 """`tagger-torch init-params` and `tagger-torch trace`: files, array names, one-line errors (exit 2)."""
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -85,3 +87,13 @@ def test_trace_bad_inputs_exit_2_with_one_line(files, tmp_path, change, message)
 def test_init_params_needs_a_config(files):
     result = invoke("init-params", "--out", files["p.npz"])
     assert result.exit_code == 2 and "exactly one of --config" in result.stderr
+
+
+def test_python_dash_m_entry_point(files):
+    """`python -m tagger_torch` is the same command line as `tagger-torch`, one-line errors included."""
+    bad = subprocess.run([sys.executable, "-m", "tagger_torch", "init-params", "--config", files["x.npy"],
+                          "--out", files["p.npz"]], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("Error:") and bad.stderr.strip().count("\n") == 0
+    ok = subprocess.run([sys.executable, "-m", "tagger_torch", "--help"], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0 and ok.stdout.startswith("Usage: python -m tagger_torch") and "train" in ok.stdout
