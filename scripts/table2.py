@@ -3,11 +3,12 @@
     python scripts/table2.py epochs RUN_DIR                      # finished epochs (0 without a run)
     python scripts/table2.py flattened RUN_DIR --window K --min-epochs M --max-epochs N [--tol T]
         # exit 0 when the run is done: N epochs, or (M epochs or more and) validation class error
-        # flattened: the best of the last K epochs is not T points (%) below the best before them
+        # flattened: the best of the last K epochs is not T points (%) below the best before them;
+        # exit 3 while it should train on (any other status is a failure)
     python scripts/table2.py result NAME RUN_DIR TEST_JSON --results DIR   # DIR/NAME.json
     python scripts/table2.py collect --results DIR [--runs RUNS_DIR]      # DIR/README.md
 
-Only the standard library: it runs with any python3 (table2.sh uses the run's venv).
+It runs with the venv's python (table2.sh's VENV): the standard library and tagger_torch.precision.
 """
 from __future__ import annotations
 
@@ -122,6 +123,9 @@ def run_facts(run: str) -> dict:
     return facts
 
 
+TRAIN_ON = 3  # `flattened`'s exit status while the run should train on
+
+
 def cmd_flattened(args) -> int:
     rows = read_metrics(args.run)
     n = len(rows)
@@ -132,7 +136,7 @@ def cmd_flattened(args) -> int:
         why = (f"validation class error flattened: the best of the last {args.window} epochs is not {args.tol} "
                f"points below the best before them (epoch {n})")
     if why is None:
-        return 1
+        return TRAIN_ON
     write(os.path.join(args.run, "stop.json"), json.dumps(
         {"epochs": n, "why": why, "window": args.window, "tol": args.tol, "min_epochs": args.min_epochs,
          "max_epochs": args.max_epochs}, indent=2) + "\n")
@@ -300,7 +304,7 @@ def cmd_collect(args) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     p = sub.add_parser("epochs")
@@ -320,7 +324,7 @@ def main() -> int:
     p = sub.add_parser("collect")
     p.add_argument("--results", required=True)
     p.add_argument("--runs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.verb == "epochs":
         print(len(read_metrics(args.run)))
         return 0

@@ -37,8 +37,11 @@ run() {
 # until_flat NAME PRESET DIGITS WINDOW MIN MAX: train a baseline until its validation error flattens
 until_flat() {
     local name=$1 preset=$2 digits=$3 window=$4 min=$5 max=$6 dir=$RUNS/$1
-    while ! $HELPER flattened "$dir" --window "$window" --min-epochs "$min" --max-epochs "$max" --tol "$TOL"; do
-        local done_epochs next
+    while :; do
+        local status=0 done_epochs next
+        $HELPER flattened "$dir" --window "$window" --min-epochs "$min" --max-epochs "$max" --tol "$TOL" || status=$?
+        [ "$status" -eq 0 ] && break
+        [ "$status" -eq 3 ] || { log "scripts/table2.py flattened failed (exit status $status)"; exit 1; }
         done_epochs=$($HELPER epochs "$dir")
         next=$(( done_epochs < min ? min : done_epochs + window ))
         next=$(( next > max ? max : next ))

@@ -30,6 +30,16 @@ def test_flattened_when_the_last_window_gains_less_than_tol(table2):
     assert not table2.flattened(rows([50, 40]), window=2, tol=0.3)  # nothing before the window
 
 
+def test_flattened_verb_exit_status_and_stop_file(tmp_path, table2):
+    """table2.sh trains on only on exit status 3: 0 means done (stop.json says why), others are failures."""
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows([50, 40, 30, 20]))
+    verb = ["flattened", str(tmp_path), "--window", "2", "--min-epochs", "2", "--max-epochs"]
+    assert table2.main(verb + ["10"]) == table2.TRAIN_ON == 3 and not (tmp_path / "stop.json").exists()
+    assert table2.main(verb + ["4"]) == 0
+    assert json.loads((tmp_path / "stop.json").read_text())["why"] == "reached the cap of 4 epochs"
+
+
 def test_result_and_collect_write_the_table(tmp_path, table2, monkeypatch):
     run = tmp_path / "runs" / "f2-fc-mlp-1k"
     run.mkdir(parents=True)
