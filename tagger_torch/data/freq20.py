@@ -160,6 +160,15 @@ def generate_run(images: np.ndarray, labels: np.ndarray, n_digits: int, seed: in
     return run
 
 
+def check_split_sizes(mnist: Mnist, n_train: int, n_valid: int, n_test: int) -> None:
+    """The splits' sizes fit in MNIST: train + valid in its training digits, test in its test digits."""
+    if n_train + n_valid > len(mnist.train_images):
+        raise TaggerError(f"n_train + n_valid = {n_train + n_valid} exceeds the "
+                          f"{len(mnist.train_images)} MNIST training digits")
+    if n_test > len(mnist.test_images):
+        raise TaggerError(f"n_test = {n_test} exceeds the {len(mnist.test_images)} MNIST test digits")
+
+
 def generate_freq20(mnist: Mnist, n_digits: int, n_train: int = 50000, n_valid: int = 10000,
                     n_test: int = 10000, progress: bool = True) -> Dict[str, Dict[str, np.ndarray]]:
     """{split: sources} for Freq20-{n_digits}MNIST.
@@ -168,11 +177,7 @@ def generate_freq20(mnist: Mnist, n_digits: int, n_train: int = 50000, n_valid: 
     a run over the first n_test test digits. With fewer digits than the release's, the 2-digit
     pairings change (permutation(N) depends on N); 1-digit files keep their images' prefix.
     """
-    if n_train + n_valid > len(mnist.train_images):
-        raise TaggerError(f"n_train + n_valid = {n_train + n_valid} exceeds the "
-                          f"{len(mnist.train_images)} MNIST training digits")
-    if n_test > len(mnist.test_images):
-        raise TaggerError(f"n_test = {n_test} exceeds the {len(mnist.test_images)} MNIST test digits")
+    check_split_sizes(mnist, n_train, n_valid, n_test)
     textures = make_textures()
     n = n_train + n_valid
     train = generate_run(mnist.train_images[:n], mnist.train_labels[:n], n_digits, TRAIN_SEED, textures,
@@ -181,3 +186,23 @@ def generate_freq20(mnist: Mnist, n_digits: int, n_train: int = 50000, n_valid: 
                         textures, progress, desc="test")
     return {"train": train.sources(slice(0, n_train)), "valid": train.sources(slice(n_train, n)),
             "test": test.sources()}
+
+
+def generate_mnist(mnist: Mnist, n_train: int = 50000, n_valid: int = 10000,
+                   n_test: int = 10000) -> Dict[str, Dict[str, np.ndarray]]:
+    """{split: sources} for plain MNIST with Freq20's splits and row layout: a check of the Table-2
+    baselines against their own papers, not a data set of the release (docs/baselines.md).
+
+    features (N, 1, 28, 28) float32 k/255 and targets (N, 1) int64; train/valid are MNIST's first
+    n_train + n_valid training digits, test its first n_test test digits, as in `generate_freq20`.
+    """
+    check_split_sizes(mnist, n_train, n_valid, n_test)
+    n = n_train + n_valid
+
+    def split(images: np.ndarray, labels: np.ndarray) -> Dict[str, np.ndarray]:
+        return {"features": (images.astype(np.float32) / np.float32(255))[:, None],
+                "targets": labels.astype(np.int64)[:, None]}
+
+    train = split(mnist.train_images[:n], mnist.train_labels[:n])
+    return {"train": {k: v[:n_train] for k, v in train.items()}, "valid": {k: v[n_train:] for k, v in train.items()},
+            "test": split(mnist.test_images[:n_test], mnist.test_labels[:n_test])}
