@@ -105,8 +105,8 @@ one() {
     esac
 }
 
-ALL="f1-fc-mlp-1k f2-fc-mlp-1k f1-fc-mlp f2-fc-mlp f2-fc-ladder-1k f2-fc-ladder f1-tagger-stage2-1k
-     f1-convnet-1k f2-convnet-1k f1-fc-ladder-1k f1-fc-ladder f1-convnet f2-convnet"
+ALL="f1-fc-mlp-1k f2-fc-mlp-1k f1-fc-mlp f2-fc-mlp f2-fc-ladder-1k f1-fc-ladder-1k f2-fc-ladder
+     f1-tagger-stage2-1k f1-convnet-1k f2-convnet-1k f1-fc-ladder f1-convnet f2-convnet"
 # each run in a subshell: a failed run is logged and the next one starts; a signal (exit >= 128) stops all
 for name in ${*:-$ALL}; do
     log "== $name"
