@@ -261,7 +261,9 @@ def cmd_collect(args) -> int:
               "the 2 cores shared throughout with two other long training runs and other work, so every time "
               "here is inflated (docs/baselines.md has the measured seconds per epoch). A row without a result "
               "says why: in progress, queued with its cost (at most its epoch cap x the seconds per epoch of "
-              "timings.json, `scripts/time_table2.py`), or not run (Tagger's full protocol needs a GPU).", ""]
+              "timings.json, `scripts/time_table2.py`), or not run (Tagger's full protocol needs a GPU). "
+              "The FC Ladder is checked against Rasmus et al. on plain MNIST in docs/baselines.md (\"The Ladder "
+              "checked on plain MNIST\").", ""]
     lines += ["| model | TextureMNIST1, 50k labels | TextureMNIST1, 1k labels | TextureMNIST2, 50k labels | "
               "TextureMNIST2, 1k labels |", "|---|---|---|---|---|"]
     timings = read_timings(args.results)
