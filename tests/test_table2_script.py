@@ -92,3 +92,27 @@ def test_plans_are_table2_sh_caps(table2):
     shortened = [int(n) for n in re.findall(r"TAGGER_STAGE[12]_EPOCHS:-(\d+)", script)]
     assert shortened == [epochs for epochs, _ in table2.PLANS["f1-tagger-stage2-1k"]]
     assert set(table2.PLANS) <= set(table2.RUNS)
+
+
+# results/table2/configs/NAME.json: (NAME, the preset it is passed with, the fields it sets)
+SHIPPED_CONFIGS = [
+    ("tagger-stage2-1k", "freq20-1mnist-continue", {"class_cost_x": 0.05, "input_noise": 0.15, "lr": 0.0005}),
+    ("fc-ladder-mnist-1k", "freq20-1mnist-fc-ladder-1k", {"hidden": (1000, 500, 250, 250, 250)}),
+    ("fc-ladder-noise015", "freq20-2mnist-fc-ladder", {"noise_std": 0.15}),
+    ("fc-ladder-no-denoising", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0.3}),
+    ("fc-ladder-clean", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0}),
+]
+
+
+@pytest.mark.parametrize("name, preset, fields", SHIPPED_CONFIGS)
+def test_shipped_configs_resolve_on_their_presets(name, preset, fields):
+    """results/table2/configs/*.json, as docs/baselines.md and table2.sh pass them with --config."""
+    from tagger_torch.config import resolve_config
+    path = os.path.join(HERE, "..", "results", "table2", "configs", name + ".json")
+    config = resolve_config(preset, path)
+    assert {k: getattr(config, k) for k in fields} == fields
+
+
+def test_every_shipped_config_is_tested():
+    shipped = {f[:-5] for f in os.listdir(os.path.join(HERE, "..", "results", "table2", "configs"))}
+    assert shipped == {name for name, _, _ in SHIPPED_CONFIGS}
