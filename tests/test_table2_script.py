@@ -94,7 +94,8 @@ def test_plans_are_table2_sh_caps(table2):
     assert set(table2.PLANS) <= set(table2.RUNS)
 
 
-# results/table2/configs/NAME.json: (NAME, the preset it is passed with, the fields it sets)
+CONFIGS = os.path.join(HERE, "..", "results", "table2", "configs")
+# CONFIGS/NAME.json: (NAME, the preset it is passed with, the fields it sets)
 SHIPPED_CONFIGS = [
     ("tagger-stage2-1k", "freq20-1mnist-continue", {"class_cost_x": 0.05, "input_noise": 0.15, "lr": 0.0005}),
     ("fc-ladder-mnist-1k", "freq20-1mnist-fc-ladder-1k", {"hidden": (1000, 500, 250, 250, 250)}),
@@ -108,11 +109,10 @@ SHIPPED_CONFIGS = [
 def test_shipped_configs_resolve_on_their_presets(name, preset, fields):
     """results/table2/configs/*.json, as docs/baselines.md and table2.sh pass them with --config."""
     from tagger_torch.config import resolve_config
-    path = os.path.join(HERE, "..", "results", "table2", "configs", name + ".json")
-    config = resolve_config(preset, path)
+    config = resolve_config(preset, os.path.join(CONFIGS, name + ".json"))
     assert {k: getattr(config, k) for k in fields} == fields
 
 
 def test_every_shipped_config_is_tested():
-    shipped = {f[:-5] for f in os.listdir(os.path.join(HERE, "..", "results", "table2", "configs"))}
+    shipped = {f[:-5] for f in os.listdir(CONFIGS)}
     assert shipped == {name for name, _, _ in SHIPPED_CONFIGS}
