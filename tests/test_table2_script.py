@@ -102,6 +102,9 @@ SHIPPED_CONFIGS = [
     ("fc-ladder-noise015", "freq20-2mnist-fc-ladder", {"noise_std": 0.15}),
     ("fc-ladder-no-denoising", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0.3}),
     ("fc-ladder-clean", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0}),
+    ("fc-ladder-clean-lr001", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0, "lr": 0.001}),
+    ("fc-ladder-clean-mlp-widths", "freq20-2mnist-fc-ladder",
+     {"denoising_weights": (0,) * 5, "noise_std": 0, "hidden": (2000, 2000, 2000)}),
 ]
 
 
