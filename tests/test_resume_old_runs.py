@@ -39,7 +39,8 @@ def test_a_run_of_9f602e1_resumes(tmp_path, one_thread):
     """The fixture (tests/fixtures/README.md) was written by the code before the model registry; it
     resumes with this code to the parameters of an uninterrupted run. On the machine that wrote it
     the two agree bit for bit; elsewhere its first 13 steps ran on another CPU's kernels, which Adam
-    amplifies a little, hence the tolerance."""
+    amplifies a little (up to 2e-5 on an AMD EPYC without AVX-512), hence the tolerance: lr / 30, a
+    thirtieth of what one missed or repeated Adam step moves a parameter."""
     data = write_labelled_h5(tmp_path / "labelled.h5")
     run = str(tmp_path / "old")
     shutil.copytree(FIXTURE, run)
@@ -55,7 +56,7 @@ def test_a_run_of_9f602e1_resumes(tmp_path, one_thread):
     expected, got = params_of(whole), params_of(run)
     assert list(got) == list(expected)
     for name in expected:
-        np.testing.assert_allclose(got[name], expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-4, atol=LABELLED["lr"] / 30, err_msg=name)
     assert [r["epoch"] for r in metrics_of(run)] == [1, 2]
     assert load_checkpoint(os.path.join(run, "checkpoint.pt"))["format"] == CHECKPOINT_FORMAT
 
