@@ -105,6 +105,8 @@ SHIPPED_CONFIGS = [
     ("fc-ladder-clean-lr001", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0, "lr": 0.001}),
     ("fc-ladder-clean-mlp-widths", "freq20-2mnist-fc-ladder",
      {"denoising_weights": (0,) * 5, "noise_std": 0, "hidden": (2000, 2000, 2000)}),
+    ("fc-ladder-clean-mlp-widths-lr001", "freq20-2mnist-fc-ladder",
+     {"denoising_weights": (0,) * 5, "noise_std": 0, "hidden": (2000, 2000, 2000), "lr": 0.001}),
 ]
 
 
