@@ -100,6 +100,8 @@ SHIPPED_CONFIGS = [
     ("tagger-stage2-1k", "freq20-1mnist-continue", {"class_cost_x": 0.05, "input_noise": 0.15, "lr": 0.0005}),
     ("fc-ladder-mnist-1k", "freq20-1mnist-fc-ladder-1k", {"hidden": (1000, 500, 250, 250, 250)}),
     ("fc-ladder-noise015", "freq20-2mnist-fc-ladder", {"noise_std": 0.15}),
+    ("fc-ladder-lr001", "freq20-1mnist-fc-ladder-1k", {"lr": 0.001, "labeled_samples": 1000}),
+    ("fc-ladder-gamma", "freq20-1mnist-fc-ladder-1k", {"denoising_weights": (0,) * 6 + (1,), "noise_std": 0.3}),
     ("fc-ladder-no-denoising", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0.3}),
     ("fc-ladder-clean", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0}),
     ("fc-ladder-clean-lr001", "freq20-2mnist-fc-ladder", {"denoising_weights": (0,) * 7, "noise_std": 0, "lr": 0.001}),
