@@ -262,8 +262,8 @@ def cmd_collect(args) -> int:
               "here is inflated (docs/baselines.md has the measured seconds per epoch). A row without a result "
               "says why: in progress, queued with its cost (at most its epoch cap x the seconds per epoch of "
               "timings.json, `scripts/time_table2.py`), or not run (Tagger's full protocol needs a GPU). "
-              "The FC Ladder is checked against Rasmus et al. on plain MNIST in docs/baselines.md (\"The Ladder "
-              "checked on plain MNIST\").", ""]
+              "The FC Ladder (against Rasmus et al.) and the ConvNet are checked on plain MNIST in "
+              "docs/baselines.md (\"The Ladder and the ConvNet checked on plain MNIST\").", ""]
     lines += ["| model | TextureMNIST1, 50k labels | TextureMNIST1, 1k labels | TextureMNIST2, 50k labels | "
               "TextureMNIST2, 1k labels |", "|---|---|---|---|---|"]
     timings = read_timings(args.results)
