@@ -20,7 +20,7 @@ import os
 import re
 import sys
 
-from tagger_torch.precision import cpu_model
+from tagger_torch.precision import cpu_bf16_native, cpu_capability, cpu_model
 
 # the paper's Table 2: test error %, mean +- sd over 5 runs (model, digits, labels) -> text
 PAPER = {
@@ -50,7 +50,8 @@ RUNS = {
 }
 # what each run of scripts/table2.sh trains at most: (epochs, the preset timed for them in timings.json) per
 # stage; the baselines' MAX of table2.sh's `one`, Tagger's shortened stages the defaults of
-# TAGGER_STAGE1_EPOCHS and TAGGER_STAGE2_EPOCHS (tests/test_table2_script.py reads table2.sh against it).
+# TAGGER_STAGE1_EPOCHS and TAGGER_STAGE2_EPOCHS in epochs of the standard file, x TAGGER_N_TRAIN / 50 000
+# (tests/test_table2_script.py reads table2.sh against it).
 # One preset's time stands for both data sets: the Freq20-1MNIST and -2MNIST models have the same sizes.
 PLANS = {
     "f1-fc-mlp-1k": ((300, "freq20-2mnist-fc-mlp-1k"),), "f2-fc-mlp-1k": ((300, "freq20-2mnist-fc-mlp-1k"),),
@@ -59,7 +60,7 @@ PLANS = {
     "f1-fc-ladder": ((10, "freq20-2mnist-fc-ladder"),), "f2-fc-ladder": ((10, "freq20-2mnist-fc-ladder"),),
     "f1-convnet-1k": ((150, "freq20-2mnist-convnet-1k"),), "f2-convnet-1k": ((150, "freq20-2mnist-convnet-1k"),),
     "f1-convnet": ((12, "freq20-2mnist-convnet"),), "f2-convnet": ((12, "freq20-2mnist-convnet"),),
-    "f1-tagger-stage2-1k": ((1, "freq20-1mnist-pretrain"), (1, "freq20-1mnist-continue")),
+    "f1-tagger-stage2-1k": ((0.6, "freq20-1mnist-pretrain"), (0.4, "freq20-1mnist-continue")),
 }
 # Tagger's full protocol (docs/baselines.md, "Tagger's rows"): 150 stage-1 and 50 stage-2 epochs
 FULL_TAGGER = ((150, "freq20-1mnist-pretrain"), (50, "freq20-1mnist-continue"))
@@ -107,8 +108,9 @@ def run_facts(run: str) -> dict:
     train_s = sum(r.get("train_time_s") or 0 for r in rows)
     valid_s = sum(r.get("valid_time_s") or 0 for r in rows)
     errors = [round(last(r["valid_class_error"]), 3) for r in rows if "valid_class_error" in r]
-    facts = {"run_dir": os.path.abspath(run), "epochs": len(rows), "train_s": round(train_s, 1),
-             "valid_s": round(valid_s, 1), "s_per_epoch": round((train_s + valid_s) / len(rows), 1) if rows else None,
+    facts = {"run_dir": os.path.abspath(run), "epochs": len(rows), "steps": rows[-1]["steps"] if rows else 0,
+             "train_s": round(train_s, 1), "valid_s": round(valid_s, 1),
+             "s_per_epoch": round((train_s + valid_s) / len(rows), 1) if rows else None,
              "valid_class_error_per_epoch": errors}
     commands = os.path.join(run, "commands.txt")
     if os.path.exists(commands):
@@ -151,7 +153,8 @@ def cmd_result(args) -> int:
               "paper": PAPER[(model, digits, labels)], "test": test, "run": run_facts(args.run)}
     if args.stage1:
         result["stage1"] = run_facts(args.stage1)
-    result.update(cpu=cpu_model(), cores=os.cpu_count(), written=datetime.datetime.now().isoformat(timespec="seconds"),
+    result.update(cpu=cpu_model(), cpu_capability=cpu_capability(), cpu_bf16_native=cpu_bf16_native(),
+                  cores=os.cpu_count(), written=datetime.datetime.now().isoformat(timespec="seconds"),
                   load_avg=[round(v, 2) for v in os.getloadavg()], commit=os.environ.get("TABLE2_COMMIT"))
     os.makedirs(args.results, exist_ok=True)
     write(os.path.join(args.results, f"{args.name}.json"), json.dumps(result, indent=2) + "\n")
@@ -168,20 +171,33 @@ def hours(seconds: float) -> str:
 
 
 def short(command: str) -> str:
-    """A recorded command with the data files' folder written as datasets/."""
-    return re.sub(r"\S*/datasets/", "datasets/", command)
+    """A recorded command with the repository's folders of data files and configs written from its root."""
+    return re.sub(r"\S*/(datasets|results/table2/configs)/", r"\1/", command)
+
+
+def cpu_text(result: dict) -> str:
+    """'model (torch's kernels: AVX512, native bf16)'; the model alone in result files written without them."""
+    if "cpu_capability" not in result:
+        return result["cpu"]
+    bf16 = "native bf16" if result["cpu_bf16_native"] else "no native bf16"
+    return f"{result['cpu']} (torch's kernels: {result['cpu_capability']}, {bf16})"
+
+
+def stage_text(facts: dict) -> str:
+    """'N ep of S steps, time' of one Tagger stage (the shortened stages train on a smaller file)."""
+    return (f"{facts['epochs']} ep of {facts['steps'] // max(facts['epochs'], 1)} steps, "
+            f"{hours(facts['train_s'] + facts['valid_s'])}")
 
 
 def cell(result: dict) -> str:
-    """The table cell of a finished run: error, epochs, time."""
-    run = result["run"]
-    text = f"**{result['test_class_error']:.1f}** ({run['epochs']} ep, {hours(run['train_s'] + run['valid_s'])}"
-    if "stage1" in result:
-        s1 = result["stage1"]
-        shortened = "shortened CPU run: " if s1["epochs"] < 150 else ""
-        text = (f"{shortened}{text}; stage 1: {s1['epochs']} ep, {hours(s1['train_s'] + s1['valid_s'])}; "
-                f"at T = {result['test']['iterations']}")
-    return text + ")"
+    """The table cell of a finished run: error, epochs (and steps, Tagger's stages), time."""
+    run, error = result["run"], f"**{result['test_class_error']:.1f}**"
+    if "stage1" not in result:
+        return f"{error} ({run['epochs']} ep, {hours(run['train_s'] + run['valid_s'])})"
+    s1 = result["stage1"]
+    shortened = "shortened CPU run: " if s1["epochs"] < 150 else ""
+    return (f"{shortened}{error} (stage 2: {stage_text(run)}; stage 1: {stage_text(s1)}; "
+            f"at T = {result['test']['iterations']})")
 
 
 def read_timings(results: str) -> dict:
@@ -262,8 +278,9 @@ def cmd_collect(args) -> int:
               "here is inflated (docs/baselines.md has the measured seconds per epoch). A row without a result "
               "says why: in progress, queued with its cost (at most its epoch cap x the seconds per epoch of "
               "timings.json, `scripts/time_table2.py`), or not run (Tagger's full protocol needs a GPU). "
-              "The FC Ladder (against Rasmus et al.) and the ConvNet are checked on plain MNIST in "
-              "docs/baselines.md (\"The Ladder and the ConvNet checked on plain MNIST\").", ""]
+              "The FC Ladder (against Rasmus et al.), the ConvNet and Tagger's classification path are checked "
+              "on plain MNIST in docs/baselines.md (\"The Ladder and the ConvNet checked on plain MNIST\", "
+              "\"Tagger's rows\").", ""]
     lines += ["| model | TextureMNIST1, 50k labels | TextureMNIST1, 1k labels | TextureMNIST2, 50k labels | "
               "TextureMNIST2, 1k labels |", "|---|---|---|---|---|"]
     timings = read_timings(args.results)
@@ -287,17 +304,17 @@ def cmd_collect(args) -> int:
         run = r["run"]
         lines.append(f"### {r['name']}: {r['test_class_error']:.2f} % (paper {r['paper']})")
         lines.append("")
-        stop = run.get("stopped_because", {}).get("why", "")
+        stop = run.get("stopped_because", {}).get("why", "a fixed number, scripts/table2.sh")
         lines.append(f"* {run['epochs']} epochs ({stop}); training {hours(run['train_s'])} + validation "
                      f"{hours(run['valid_s'])} ({run['s_per_epoch']} s per epoch); evaluation "
-                     f"{r['test']['seconds']:.0f} s; finished {r['written']}; load average then "
+                     f"{r['test']['seconds']:.0f} s; finished {r['written']} on {cpu_text(r)}; load average then "
                      f"{' '.join(map(str, r['load_avg']))}.")
         errors = run["valid_class_error_per_epoch"]
         if errors:
             lines.append(f"* validation class error per epoch: {', '.join(f'{e:.1f}' for e in errors)}.")
         if "stage1" in r:
             s1 = r["stage1"]
-            lines.append(f"* stage 1: {s1['epochs']} epochs, {hours(s1['train_s'] + s1['valid_s'])}; commands: "
+            lines.append(f"* stage 1: {stage_text(s1)}; commands: "
                          + "; ".join(f"`{short(c)}`" for c in s1.get("commands", [])))
         lines.append("* commands: " + "; ".join(f"`{short(c)}`" for c in run.get("commands", [])))
         lines.append("")

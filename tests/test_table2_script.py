@@ -18,9 +18,9 @@ def table2():
     return module
 
 
-def rows(errors):
-    return [{"epoch": i + 1, "valid_class_error": [e], "train_time_s": 10.0, "valid_time_s": 1.0}
-            for i, e in enumerate(errors)]
+def rows(errors, steps_per_epoch=10):
+    return [{"epoch": i + 1, "steps": (i + 1) * steps_per_epoch, "valid_class_error": [e], "train_time_s": 10.0,
+             "valid_time_s": 1.0} for i, e in enumerate(errors)]
 
 
 def test_flattened_when_the_last_window_gains_less_than_tol(table2):
@@ -44,7 +44,8 @@ def test_result_and_collect_write_the_table(tmp_path, table2, monkeypatch):
     run = tmp_path / "runs" / "f2-fc-mlp-1k"
     run.mkdir(parents=True)
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows([80, 79, 78.9])))
-    (run / "commands.txt").write_text("tagger-torch train --hdf5 /some/where/datasets/freq20-2mnist.h5\n")
+    (run / "commands.txt").write_text("tagger-torch train --hdf5 /some/where/datasets/freq20-2mnist.h5 "
+                                      "--config /repo/results/table2/configs/c.json\n")
     (run / "test.json").write_text(json.dumps({"class_error": [78.5], "class_cost": [2.1], "seconds": 1.0,
                                                "iterations": 1}))
     results = tmp_path / "results"
@@ -54,8 +55,30 @@ def test_result_and_collect_write_the_table(tmp_path, table2, monkeypatch):
         assert table2.main() == 0
     readme = (results / "README.md").read_text()
     assert "**78.5** (3 ep, 33 s) \\| paper 79.4 ± 0.3" in readme
-    assert "`tagger-torch train --hdf5 datasets/freq20-2mnist.h5`" in readme
+    assert "`tagger-torch train --hdf5 datasets/freq20-2mnist.h5 --config results/table2/configs/c.json`" in readme
     assert "needs a GPU" in readme
+
+
+def test_tagger_cell_names_both_stages_with_their_steps(tmp_path, table2, monkeypatch):
+    """A shortened Tagger run's cell gives each stage's epochs and steps (it trains on a smaller file)."""
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    for name, metrics in (("f1-tagger-stage1", rows([90, 90, 90], 100)), ("f1-tagger-stage2-1k", rows([70, 60]))):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    stage2 = runs / "f1-tagger-stage2-1k"
+    (stage2 / "test.json").write_text(json.dumps({"class_error": [62.0, 58.25], "class_cost": [1.9, 1.8],
+                                                  "seconds": 5.0, "iterations": 2}))
+    for argv in (["result", "f1-tagger-stage2-1k", str(stage2), str(stage2 / "test.json"), "--results",
+                  str(results), "--stage1", str(runs / "f1-tagger-stage1")],
+                 ["collect", "--results", str(results), "--runs", str(runs)]):
+        monkeypatch.setattr(sys, "argv", ["table2.py"] + argv)
+        assert table2.main() == 0
+    readme = (results / "README.md").read_text()
+    assert ("shortened CPU run: **58.2** (stage 2: 2 ep of 10 steps, 22 s; stage 1: 3 ep of 100 steps, 33 s; "
+            "at T = 2) \\| paper 10.5 ± 0.9") in readme
+    assert "* 2 epochs (a fixed number, scripts/table2.sh); " in readme
+    assert "* stage 1: 3 ep of 100 steps, 33 s; commands:" in readme
+    assert f"on {table2.cpu_model()} (torch's kernels: {table2.cpu_capability()}, " in readme
 
 
 def test_every_row_without_a_result_says_why(tmp_path, table2, monkeypatch):
@@ -90,7 +113,9 @@ def test_plans_are_table2_sh_caps(table2):
     assert len(caps) == 12 and set(caps) | {"f1-tagger-stage2-1k"} == set(table2.PLANS)
     assert all(table2.PLANS[name][0][0] == int(cap) for name, cap in caps.items())
     shortened = [int(n) for n in re.findall(r"TAGGER_STAGE[12]_EPOCHS:-(\d+)", script)]
-    assert shortened == [epochs for epochs, _ in table2.PLANS["f1-tagger-stage2-1k"]]
+    (n_train,) = {int(n) for n in re.findall(r"TAGGER_N_TRAIN:-(\d+)", script)}
+    plan = [epochs for epochs, _ in table2.PLANS["f1-tagger-stage2-1k"]]
+    assert len(shortened) == 2 and [epochs * n_train / 50000 for epochs in shortened] == plan
     assert set(table2.PLANS) <= set(table2.RUNS)
 
 
