@@ -98,9 +98,10 @@ one() {
             # stage-2 settings for 1000 labels (results/table2/configs/), loading stage 1 by name; both train
             # on a Freq20-1MNIST file of TAGGER_N_TRAIN train images (10 000: 100 steps an epoch), and the
             # score is on the standard file's test split
-            local small=$RUNS/freq20-1mnist-train${TAGGER_N_TRAIN:-10000}.h5
+            local n_train=${TAGGER_N_TRAIN:-10000}
+            local small=$RUNS/freq20-1mnist-train$n_train.h5
             [ -f "$small" ] || run f1-tagger-stage1 $TAGGER make-dataset freq20-1mnist \
-                --n-train "${TAGGER_N_TRAIN:-10000}" --n-valid 2000 --n-test 1000 --out "$small"
+                --n-train "$n_train" --n-valid 2000 --n-test 1000 --out "$small"
             fixed f1-tagger-stage1 "${TAGGER_STAGE1_EPOCHS:-3}" "$small" --preset freq20-1mnist-pretrain
             fixed "$1" "${TAGGER_STAGE2_EPOCHS:-2}" "$small" --preset freq20-1mnist-continue \
                 --config "$HERE/results/table2/configs/tagger-stage2-1k.json" \
