@@ -256,7 +256,7 @@ def unfinished(key: tuple, runs_dir, timings: dict):
                 f"plan: {plan} (`scripts/table2.sh {name}` resumes it)")
     shortened = " as a shortened CPU run" if model == "tagger" else ""
     return (f"not run yet: queued{shortened}" + (f" ({cost})" if cost else ""),
-            f"not run yet: queued in scripts/table2.sh{shortened}; {plan}")
+            f"not run yet: queued in scripts/table2.sh{shortened} (`scripts/table2.sh {name}` runs it); {plan}")
 
 
 def cmd_collect(args) -> int:
@@ -277,7 +277,8 @@ def cmd_collect(args) -> int:
               "the 2 cores shared throughout with two other long training runs and other work, so every time "
               "here is inflated (docs/baselines.md has the measured seconds per epoch). A row without a result "
               "says why: in progress, queued with its cost (at most its epoch cap x the seconds per epoch of "
-              "timings.json, `scripts/time_table2.py`), or not run (Tagger's full protocol needs a GPU). "
+              "timings.json, `scripts/time_table2.py`; on this machine both cores went to Table 1's two training "
+              "runs first), or not run (Tagger's full protocol needs a GPU). "
               "The FC Ladder (against Rasmus et al.), the ConvNet and Tagger's classification path are checked "
               "on plain MNIST in docs/baselines.md (\"The Ladder and the ConvNet checked on plain MNIST\", "
               "\"Tagger's rows\").", ""]

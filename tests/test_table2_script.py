@@ -102,6 +102,7 @@ def test_every_row_without_a_result_says_why(tmp_path, table2, monkeypatch):
     assert "not run yet: queued (60 ep x 100 s ~ 1.7 h) \\| paper 55.2 ± 1.0" in readme  # f2-fc-mlp
     assert "not run yet: queued (10 ep x 7200 s ~ 20 h) \\| paper 7.2 ± 0.1" in readme  # f1-fc-ladder
     assert readme.count("not run: needs a GPU (~") == 3
+    assert "queued in scripts/table2.sh (`scripts/table2.sh f1-fc-ladder` runs it); at most 10 ep x" in readme
     assert len([line for line in readme.splitlines() if line.startswith("* ")]) == 16  # no result file here
 
 
