@@ -16,7 +16,7 @@ from parity_tests.cases import perturbed_params
 from parity_tests.compare import assert_close
 from parity_tests.tolerances import ddp_step_tolerance
 from tagger_torch.config import from_dict
-from tagger_torch.distributed import rank_seed
+from tagger_torch.distributed import exit_now, rank_seed
 from tagger_torch.model import Tagger
 from tagger_torch.models import Batch
 from tagger_torch.optim import BlocksAdam
@@ -53,7 +53,8 @@ def batches(config, world):
 
 
 def one_ddp_step(rank, world, init_file, config_dict, out_dir):
-    """One rank: join the gloo group, one training step through make_train_step, save the parameters."""
+    """One rank: join the gloo group, one training step through make_train_step, save the parameters,
+    and exit with status 0; an exception leaves through mp.spawn's error file as usual."""
     torch.set_num_threads(THREADS)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
@@ -65,6 +66,8 @@ def one_ddp_step(rank, world, init_file, config_dict, out_dir):
         torch.save(model.state_dict(), os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+    # past the interpreter's teardown, where a gloo process aborts now and then (distributed.exit_now)
+    exit_now(0)
 
 
 @contextlib.contextmanager
