@@ -11,7 +11,8 @@
     results/NAME/shapes4.json      C: the 4-shape test set                       on 3 shapes, K = 4)
     results/NAME/single.json       the `single` split (one shape per image)
     results/NAME/fp16_change.json  the test split from the run's float32 params.npz, same seed, and
-                                   the per-iteration differences float16 - float32
+                                   the per-iteration differences float16 - float32 (when params.npz
+                                   is gone: the checks of `_publish_fp16_change_without_fp32`)
     results/NAME/figure4.png       7 test examples (indices 0-6) and the first example of A, B, C
     results/NAME/publish.json      the run's facts (epochs, time, precision, seed), data fingerprints
 
@@ -20,6 +21,8 @@ the CPU in fp32 with `threads` threads (1: the same numbers on every run on one 
 noise drawn from `seed`; each JSON records those settings, the machine and the equivalent command
 line. Publishing again keeps every file whose inputs (parameters, data, settings) are unchanged,
 so a later session can rerun it with only the run directory present; `force` redoes everything.
+With `run=None` publishing completes results/NAME from its own config.json, metrics.jsonl and
+params-fp16.npz, for a run whose directory is gone.
 The README of the results folder is `results_readme.write_results_readme`.
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from typing import Callable, Dict, Mapping, NamedTuple, Optional
 
 import numpy as np
@@ -39,16 +43,19 @@ from .config import load_config
 from .errors import TaggerError
 from .evaluate import evaluate_model, format_table
 from .files import atomic_write, read_npz, save_npz, write_text
-from .models import build_model
+from .models import Split, build_model
 from .precision import cpu_model
 from .pretrained import PRETRAINED, known_names
 from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, read_metrics
+from .training.streams import load_examples
+from .training.trainer import validation_generator
 from .visualize import Panel, draw_example_rows, plot_curves
 
 FP16_MAX = float(np.finfo(np.float16).max)
 FP16_TINY = float(np.finfo(np.float16).tiny)  # smallest normal float16
 PUBLISH, FP16_CHANGE, FIGURE = "publish.json", "fp16_change.json", "figure4.png"
 SCORES = ("denoising_cost", "ami", "ari")
+ROUNDING_DRAWS = 2  # float32 weight sets drawn within the float16 rounding intervals (float32 weights gone)
 
 
 class DataFiles(NamedTuple):
@@ -117,6 +124,23 @@ def to_float16(params: Mapping[str, np.ndarray]) -> tuple:
                      n_became_zero=zeroed, n_subnormal=subnormal)
 
 
+def rounding_preimage(half: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """float32 values drawn uniformly, element by element, from the interval of reals that round to
+    `half` (float16, round to nearest): a float32 original the float16 copy is consistent with."""
+    h = half.astype(np.float64)
+    with np.errstate(over="ignore"):
+        below = np.nextafter(half, np.float16(-np.inf)).astype(np.float64)
+        above = np.nextafter(half, np.float16(np.inf)).astype(np.float64)
+    below = np.where(np.isinf(below), 2 * h - above, below)  # +-65504: mirror the finite neighbour
+    above = np.where(np.isinf(above), 2 * h - below, above)
+    low, high = (h + below) / 2, (h + above) / 2
+    draws = np.asarray(low + rng.random(half.shape) * (high - low), dtype=np.float32)  # 0-d stays an array
+    # a draw cast onto the midpoint between two float16 values may round to the neighbour: one float32 step inwards
+    off = draws.astype(np.float16) != half
+    draws[off] = np.nextafter(draws[off], h[off].astype(np.float32))
+    return draws
+
+
 def export_float16(src: str, out: str) -> dict:
     """Write the parameters of `src` (.npz) to `out` as float16 (compressed, release names).
 
@@ -172,14 +196,19 @@ def _write_json(path: str, value: dict) -> None:
     write_text(path, json.dumps(value, indent=2) + "\n")
 
 
-def _load(config, params_path: str):
-    return build_model(config, params=read_npz(params_path, "parameter")).to(torch.device("cpu")).eval()
+def _load(config, params: Mapping[str, np.ndarray]):
+    return build_model(config, params=params).to(torch.device("cpu")).eval()
 
 
 def run_facts(run: str, config) -> dict:
-    """publish.json's training facts, read off the run directory."""
+    """publish.json's training facts, read off the run directory (or a results folder: then those
+    of run.json that the metrics lines repeat, and None for the others)."""
     rows = read_metrics(os.path.join(run, METRICS))
-    started = _read_json(os.path.join(run, RUN)) or {}
+    started = _read_json(os.path.join(run, RUN))
+    if started is None and rows:  # a results folder: what the metrics lines repeat of run.json
+        started = dict(precision=rows[-1].get("precision"), compile=rows[-1].get("compiled"),
+                       world_size=rows[-1].get("world_size"))
+    started = started or {}
     epochs = rows[-1]["epoch"] if rows else 0
     return dict(epochs=epochs, num_epochs=config.num_epochs, finished=epochs >= config.num_epochs,
                 train_time_s=round(sum(r.get("train_time_s", 0.0) for r in rows), 1),
@@ -191,45 +220,52 @@ def run_facts(run: str, config) -> dict:
                 data=started.get("hdf5"))
 
 
-def publish_run(run: str, name: str, results: str, data: DataFiles = DataFiles(), *, seed: int = 0,
+def publish_run(run: Optional[str], name: str, results: str, data: DataFiles = DataFiles(), *, seed: int = 0,
                 iterations: int = 5, threads: int = 1, note: Optional[str] = None, allow_unfinished: bool = False,
                 force: bool = False, progress: bool = False, echo: Callable[[str], None] = print) -> str:
-    """Write results/NAME/ (see the module docstring) from the run directory `run`; returns the folder."""
+    """Write results/NAME/ (see the module docstring) from the run directory `run` (None: complete
+    results/NAME from its own files); returns the folder."""
     if name not in PRETRAINED:
         raise TaggerError(f"unknown pretrained model '{name}' (known: {known_names()})")
-    for path in (os.path.join(run, CONFIG), os.path.join(run, PARAMS)):
+    out = os.path.join(results, PRETRAINED[name].folder)
+    source, needed = (run, (CONFIG, PARAMS)) if run is not None else (out, (CONFIG, METRICS, PARAMS_FP16))
+    for path in (os.path.join(source, file) for file in needed):
         if not os.path.isfile(path):
-            raise TaggerError(f"{run} is not a finished run directory: {path} is missing")
-    config = load_config(os.path.join(run, CONFIG))
+            raise TaggerError(f"{path} is missing: {source} is not a finished run directory"
+                              if run is not None else f"{path} is missing: there is no published {name} to complete")
+    config = load_config(os.path.join(source, CONFIG))
     if config.norm != PRETRAINED[name].norm:
-        raise TaggerError(f"{name} is the {PRETRAINED[name].norm}-norm model, but {run} trained norm={config.norm}")
-    facts = run_facts(run, config)
+        raise TaggerError(f"{name} is the {PRETRAINED[name].norm}-norm model, but {source} trained norm={config.norm}")
+    facts = run_facts(source, config)
     if not facts["finished"] and not allow_unfinished:
-        raise TaggerError(f"{run} has finished {facts['epochs']} of {facts['num_epochs']} epochs; publish it when "
+        raise TaggerError(f"{source} has finished {facts['epochs']} of {facts['num_epochs']} epochs; publish it when "
                           "it is done (or pass --allow-unfinished for a dry run)")
     missing = [f"{field}={path}" for field, path in data._asdict().items() if not os.path.isfile(path)]
     if missing:
         raise TaggerError(f"data file(s) missing: {', '.join(missing)} (make them with `tagger-torch make-dataset "
                           "shapes [--n-shapes 2|4] --out PATH`, docs/data.md)")
-    out = os.path.join(results, PRETRAINED[name].folder)
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, CONFIG), config.to_json() + "\n")
-    exported = export_float16(os.path.join(run, PARAMS), os.path.join(out, PARAMS_FP16))
-    echo(f"{PARAMS_FP16}: {'written' if exported['written'] else 'unchanged'} "
-         f"({os.path.getsize(os.path.join(out, PARAMS_FP16)) / 1e6:.1f} MB)")
     metrics = os.path.join(out, METRICS)
-    if not os.path.isfile(metrics) or not os.path.isfile(os.path.join(out, CURVES)) or \
-            file_sha256(metrics) != file_sha256(os.path.join(run, METRICS)):
-        shutil.copyfile(os.path.join(run, METRICS), metrics)
+    if run is not None:
+        exported = export_float16(os.path.join(run, PARAMS), os.path.join(out, PARAMS_FP16))
+        echo(f"{PARAMS_FP16}: {'written' if exported['written'] else 'unchanged'} "
+             f"({os.path.getsize(os.path.join(out, PARAMS_FP16)) / 1e6:.1f} MB)")
+        if not os.path.isfile(metrics) or file_sha256(metrics) != file_sha256(os.path.join(run, METRICS)):
+            shutil.copyfile(os.path.join(run, METRICS), metrics)
+            plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
+    if not os.path.isfile(os.path.join(out, CURVES)):
         plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
 
     fp16 = read_npz(os.path.join(out, PARAMS_FP16), "parameter")
+    if run is None:
+        exported = dict(n_parameters=sum(int(np.size(v)) for v in fp16.values()))
     digest = params_digest(fp16)
     data_sha = {field: file_sha256(path) for field, path in data._asdict().items()}
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        model = _load(config, os.path.join(out, PARAMS_FP16))
+        model = _load(config, fp16)
         scores = {}
         for key, case in CASES.items():
             hdf5 = getattr(data, case.data)
@@ -248,7 +284,12 @@ def publish_run(run: str, name: str, results: str, data: DataFiles = DataFiles()
                            **machine_facts(threads)}
             _write_json(path, scores[key])
             echo(f"  AMI at T={iterations}: {scores[key]['ami'][-1]:.3f} ({result['seconds']:.0f} s)")
-        _publish_fp16_change(run, out, config, scores["test"], exported, digest, data, data_sha, force, progress, echo)
+        if run is not None:
+            _publish_fp16_change(run, out, config, scores["test"], exported, digest, data, data_sha, force, progress,
+                                 echo)
+        else:
+            _publish_fp16_change_without_fp32(out, config, scores["test"], fp16, digest, data, data_sha, force,
+                                              progress, echo)
         if force or not os.path.isfile(os.path.join(out, FIGURE)) or \
                 (_read_json(os.path.join(out, PUBLISH)) or {}).get("params_digest") != digest:
             panels = [Panel(f"test #{i}", data.shapes, "test", i) for i in range(FIGURE_TEST_EXAMPLES)]
@@ -265,7 +306,8 @@ def publish_run(run: str, name: str, results: str, data: DataFiles = DataFiles()
     if note is None:  # a later publish without --note keeps the first one's
         note = (_read_json(os.path.join(out, PUBLISH)) or {}).get("note")
     _write_json(os.path.join(out, PUBLISH), dict(
-        name=name, description=PRETRAINED[name].description, run=os.path.abspath(run), training=facts, note=note,
+        name=name, description=PRETRAINED[name].description, run=run and os.path.abspath(run), training=facts,
+        note=note,
         params=dict(file=PARAMS_FP16, bytes=os.path.getsize(os.path.join(out, PARAMS_FP16)), params_digest=digest,
                     **{k: v for k, v in exported.items() if k != "written"}),
         data={field: dict(path=path, sha256=data_sha[field]) for field, path in data._asdict().items()},
@@ -286,7 +328,7 @@ def _publish_fp16_change(run, out, config, test, exported, digest, data, data_sh
         echo(f"{FP16_CHANGE}: unchanged")
         return
     echo(f"{FP16_CHANGE}: the test split from the float32 {os.path.join(run, PARAMS)} ...")
-    model = _load(config, os.path.join(run, PARAMS))
+    model = _load(config, fp32)
     result = evaluate_model(model, data.shapes, "test", seed=test["seed"], progress=progress, precision="fp32",
                             n_iterations=test["iterations"])
     weights = {k: v for k, v in exported.items() if k != "written"}
@@ -297,7 +339,60 @@ def _publish_fp16_change(run, out, config, test, exported, digest, data, data_sh
     echo(f"  AMI change at T={test['iterations']} from float16 storage: {change['ami'][-1]:+.2e}")
 
 
-def publish_command(run: str, name: str, results: str, data: DataFiles, seed: int, iterations: int,
+def recompute_validation(config, params: Mapping[str, np.ndarray], hdf5: str, epoch: int) -> list:
+    """The validation denoising cost per iteration that training logs after epoch `epoch`
+    (metrics.jsonl's `valid_denoising_cost`), recomputed on the CPU from `params`: same split,
+    batches and noise (`validation_generator`)."""
+    cpu = torch.device("cpu")
+    valid = load_examples(hdf5, "valid", config, cpu, config.uses_labels)
+    with torch.no_grad():
+        return _load(config, params).evaluate(Split(valid.x, valid.labels), batch_size=config.valid_batch_size,
+                                              generator=validation_generator(config.seed, epoch, cpu))["denoising_cost"]
+
+
+def _publish_fp16_change_without_fp32(out, config, test, fp16, digest, data, data_sha, force, progress, echo) -> None:
+    """fp16_change.json when the run's float32 parameters are gone, two checks that need none:
+    `final_validation`: the last epoch's validation recomputed from the float16 weights with the
+    trainer's own noise (`validation_generator`), beside the cost the float32 weights logged in
+    metrics.jsonl; `rounding_draws`: the test split scored, with test.json's settings, from
+    ROUNDING_DRAWS float32 weight sets drawn within the float16 weights' rounding intervals
+    (`rounding_preimage`: each a float32 original the float16 file is consistent with), beside
+    test.json's float16 scores."""
+    last = read_metrics(os.path.join(out, METRICS))[-1]
+    expected = dict(params_digest=digest, fp32_params_digest=None, data_sha256=data_sha["shapes"], split="test",
+                    iterations=test["iterations"], seed=test["seed"], n_rounding_draws=ROUNDING_DRAWS)
+    path = os.path.join(out, FP16_CHANGE)
+    if _kept(path, expected, force) is not None:
+        echo(f"{FP16_CHANGE}: unchanged")
+        return
+    echo(f"{FP16_CHANGE}: no float32 weights; epoch {last['epoch']}'s validation from the float16 ones ...")
+    started = time.perf_counter()
+    recomputed, logged = recompute_validation(config, fp16, data.shapes, last["epoch"]), last["valid_denoising_cost"]
+    final_validation = dict(epoch=last["epoch"], fp32_logged=logged, fp16=recomputed,
+                            fp16_minus_fp32=[a - b for a, b in zip(recomputed, logged)])
+    draws = []
+    for draw in range(ROUNDING_DRAWS):
+        echo(f"  the test split from float32 weights drawn within the float16 rounding intervals ({draw + 1} of "
+             f"{ROUNDING_DRAWS}) ...")
+        rng = np.random.default_rng([test["seed"], draw])
+        model = _load(config, {k: rounding_preimage(fp16[k], rng) for k in sorted(fp16)})
+        result = evaluate_model(model, data.shapes, "test", seed=test["seed"], progress=progress, precision="fp32",
+                                n_iterations=test["iterations"])
+        draws.append({key: result[key] for key in SCORES})
+    change = [{key: [a - b for a, b in zip(test[key], d[key])] for key in SCORES} for d in draws]
+    rounding = dict(fp16={key: test[key] for key in SCORES}, draws=draws, fp16_minus_draw=change,
+                    max_abs_change={key: max(abs(x) for c in change for x in c[key]) for key in SCORES})
+    _write_json(path, {**expected, "fp32_params": "gone: fp16_change.json holds the checks that need none",
+                       "final_validation": final_validation, "rounding_draws": rounding,
+                       "weights": dict(n_parameters=sum(int(np.size(v)) for v in fp16.values())),
+                       "seconds": round(time.perf_counter() - started, 1), **machine_facts(torch.get_num_threads())})
+    echo(f"  epoch {last['epoch']} validation cost change from float16 storage (T=1..): "
+         + " ".join(f"{x:+.1e}" for x in final_validation["fp16_minus_fp32"])
+         + f"; AMI change at T={test['iterations']} to float32 draws: "
+         + " ".join(f"{c['ami'][-1]:+.1e}" for c in change))
+
+
+def publish_command(run: Optional[str], name: str, results: str, data: DataFiles, seed: int, iterations: int,
                     threads: int) -> str:
     """The command line of `scripts/publish_shapes.py` that publishes `run` as NAME."""
     flags = "".join(f" --{field} {path}" for field, path in data._asdict().items() if path != getattr(DataFiles(), field))
@@ -305,4 +400,5 @@ def publish_command(run: str, name: str, results: str, data: DataFiles, seed: in
     flags += f" --seed {seed}" if seed != 0 else ""
     flags += f" --iterations {iterations}" if iterations != 5 else ""
     flags += f" --threads {threads}" if threads != 1 else ""
-    return f".venv/bin/python scripts/publish_shapes.py {run} {name}{flags}"
+    target = f"{run} {name}" if run is not None else f"--complete {name}"
+    return f".venv/bin/python scripts/publish_shapes.py {target}{flags}"

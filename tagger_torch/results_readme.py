@@ -89,6 +89,38 @@ def update_readme_section(readme: str, published: Dict[str, dict]) -> None:
     write_text(readme, f"{head}{BEGIN}\n{body}{END}{tail}")
 
 
+def _padded(values: List[float], fmt: str, width: int = 5) -> str:
+    return " | ".join([fmt.format(v) for v in values] + [""] * (width - len(values)))
+
+
+def _fp16_change(change: dict, file_bytes: int) -> List[str]:
+    """fp16_change.json beside the run's float32 weights: the differences per iteration."""
+    out = ["", "| float16 storage (`fp16_change.json`), fp16 - fp32 | T=1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|"]
+    out += [f"| {label} | {_cells(change['fp16_minus_fp32'][key], '{:+.1e}')} |" for label, key, _ in ROWS]
+    w = change["weights"]
+    return out + ["", f"The {w['n_parameters']:,} weights stored as float16 change by at most {w['max_abs_change']:.1e} "
+                      f"(relative {w['max_rel_change_normal']:.1e} in float16's normal range); {w['n_became_zero']} "
+                      f"became 0 and {w['n_subnormal']} are subnormal. File: {file_bytes / 1e6:.1f} MB."]
+
+
+def _fp16_checks_without_fp32(change: dict, file_bytes: int) -> List[str]:
+    """fp16_change.json when the float32 weights are gone (publish._publish_fp16_change_without_fp32)."""
+    v, r = change["final_validation"], change["rounding_draws"]
+    n = len(r["draws"])
+    out = ["", "| float16 storage (`fp16_change.json`), no float32 weights | T=1 | 2 | 3 | 4 | 5 |",
+           "|---|---|---|---|---|---|",
+           f"| validation denoising cost after epoch {v['epoch']}: float16 recomputed - float32 logged | "
+           f"{_padded(v['fp16_minus_fp32'], '{:+.1e}')} |"]
+    for label, key, _ in ROWS:
+        largest = [max(abs(c[key][i]) for c in r["fp16_minus_draw"]) for i in range(len(r["fp16"][key]))]
+        out.append(f"| test {label}: largest \\|float16 - float32 draw\\| of {n} | {_cells(largest, '{:.1e}')} |")
+    return out + ["", f"The run's float32 weights are gone. The float16 weights recompute the validation cost that "
+                      f"training logged with the float32 weights after epoch {v['epoch']} (same data, batches and "
+                      f"noise), and the test split is scored from {n} float32 weight sets drawn uniformly within each "
+                      f"float16 weight's rounding interval, each a float32 original the float16 file is consistent "
+                      f"with. {change['weights']['n_parameters']:,} weights; file: {file_bytes / 1e6:.1f} MB."]
+
+
 def _model_sections(name: str, e: dict) -> List[str]:
     p, t = e["publish"], e["publish"]["training"]
     test, change = e["test"], e["fp16_change"]
@@ -98,19 +130,16 @@ def _model_sections(name: str, e: dict) -> List[str]:
         r = e.get(case)
         if r is not None:
             out.append(f"| {r['description']} (`{case}.json`), AMI | {r['groups']} | {_cells(r['ami'], '{:.3f}')} |")
-    out += ["", "| float16 storage (`fp16_change.json`), fp16 - fp32 | T=1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|"]
-    if change is not None:
-        for label, key, _ in ROWS:
-            out.append(f"| {label} | {_cells(change['fp16_minus_fp32'][key], '{:+.1e}')} |")
-        w = change["weights"]
-        out += ["", f"The {w['n_parameters']:,} weights stored as float16 change by at most {w['max_abs_change']:.1e} "
-                    f"(relative {w['max_rel_change_normal']:.1e} in float16's normal range); {w['n_became_zero']} "
-                    f"became 0 and {w['n_subnormal']} are subnormal. File: {p['params']['bytes'] / 1e6:.1f} MB."]
+    if change is not None and "fp16_minus_fp32" in change:
+        out += _fp16_change(change, p["params"]["bytes"])
+    elif change is not None:
+        out += _fp16_checks_without_fp32(change, p["params"]["bytes"])
     hours = (t["train_time_s"] + t["valid_time_s"]) / 3600
+    where = "".join(f", {label} {t[key]}" for label, key in (("device", "device"), ("started", "started")) if t.get(key))
     out += ["", f"Training: {t['epochs']} of {t['num_epochs']} epochs, {hours:.1f} h ({t['train_time_s'] / 3600:.1f} h "
                 f"training, {t['valid_time_s'] / 3600:.1f} h validation; median {t['samples_per_s_median']} images/s), "
-                f"{t['precision']}{', compiled' if t['compiled'] else ''}, device {t['device']}, seed {t['seed']}, "
-                f"started {t['started']}." + (f" {p['note']}" if p.get("note") else "")]
+                f"{t['precision']}{', compiled' if t['compiled'] else ''}{where}, seed {t['seed']}."
+                + (f" {p['note']}" if p.get("note") else "")]
     out += ["(`single`: one true group per image, so an image's AMI is 1 when its shape lies in one group and 0 "
             "otherwise, scikit-learn's rule for a single true cluster; the mean is the share of such images.)", ""]
     out += [f"Scored on {test['cpu']} ({test.get('cpu_capability')}, {test['threads']} thread(s), load average "

@@ -18,7 +18,9 @@ from tagger_torch.data.shapes import DESCRIPTION, generate_shapes
 from tagger_torch.errors import TaggerError
 from tagger_torch.files import read_npz, save_npz
 from tagger_torch.model import Tagger
-from tagger_torch.publish import CASES, DataFiles, params_digest, publish_run, to_float16
+from tagger_torch.publish import (CASES, ROUNDING_DRAWS, DataFiles, params_digest, publish_run, recompute_validation,
+                                  rounding_preimage, to_float16)
+from tagger_torch.training.rundir import read_metrics
 from tagger_torch.results_readme import BEGIN, END, collect, update_readme_section
 from tiny import invoke
 
@@ -122,6 +124,67 @@ def test_results_readme(published, tmp_path):
     update_readme_section(str(readme), collect(results))
     text = readme.read_text()
     assert "old" not in text and "here (`shapes-bn`): AMI" in text and text.endswith(f"{END}\nafter\n")
+
+
+def test_rounding_preimage_draws_float32_values_that_round_back():
+    half = np.concatenate([np.array([0, -0.0, 1, -2, 65504, -65504, 6e-8, 1e-5, 2 ** -14], dtype=np.float16),
+                           np.random.default_rng(0).standard_normal(100_000).astype(np.float16)])
+    draws = rounding_preimage(half, np.random.default_rng(1))
+    assert draws.dtype == np.float32 and np.array_equal(draws.astype(np.float16), half)
+    assert np.count_nonzero(draws != half.astype(np.float32)) > 0.99 * half.size
+    normal = half[9:]  # no +-65504 (no finite neighbour outwards)
+    step = np.abs(np.nextafter(normal, np.float16(np.inf)).astype(np.float32) - normal.astype(np.float32))
+    assert np.all(np.abs(draws[9:] - normal.astype(np.float32)) <= step)  # within one float16 step
+    assert not np.array_equal(draws, rounding_preimage(half, np.random.default_rng(2)))
+    scalar = rounding_preimage(np.array(0.26, dtype=np.float16), np.random.default_rng(3))  # 0-d parameters
+    assert scalar.shape == () and scalar.astype(np.float16) == np.float16(0.26)
+
+
+def test_recompute_validation_reproduces_the_training_log(trained_run, small_shapes_h5):
+    config = load_config(os.path.join(trained_run, "config.json"))
+    params = read_npz(os.path.join(trained_run, "params.npz"))
+    last = read_metrics(os.path.join(trained_run, "metrics.jsonl"))[-1]
+    logged = last["valid_denoising_cost"]
+    np.testing.assert_allclose(recompute_validation(config, params, small_shapes_h5, last["epoch"]), logged, rtol=1e-5)
+    other_noise = recompute_validation(config, params, small_shapes_h5, last["epoch"] + 1)
+    assert not np.allclose(other_noise, logged, rtol=1e-5)
+
+
+def test_complete_a_published_model_whose_run_is_gone(published, data, tmp_path):
+    """--complete: the missing files from results/NAME's own; fp16_change.json without float32 weights."""
+    results = tmp_path / "results"
+    shutil.copytree(published[0], results)
+    folder = results / "shapes-bn"
+    for name in ("fp16_change.json", "publish.json", "figure4.png", "single.json"):
+        (folder / name).unlink()
+    test_bytes = (folder / "test.json").read_bytes()
+    result = CliRunner().invoke(load_script().main, ["--complete", "shapes-bn", "--results", str(results),
+                                                     "--shapes", data.shapes, "--shapes2", data.shapes2,
+                                                     "--shapes4", data.shapes4, "--note", "Run gone."])
+    assert result.exit_code == 0, result.output
+    assert "test.json: unchanged" in result.output and "single.json: single split" in result.output
+    assert (folder / "test.json").read_bytes() == test_bytes and (folder / "figure4.png").read_bytes()[:8] == PNG
+    change = json.loads((folder / "fp16_change.json").read_text())
+    test = json.loads((folder / "test.json").read_text())
+    last = read_metrics(str(folder / "metrics.jsonl"))[-1]
+    check = change["final_validation"]
+    assert change["fp32_params_digest"] is None and check["fp32_logged"] == last["valid_denoising_cost"]
+    assert check["epoch"] == 1 and 0 < max(abs(x) for x in check["fp16_minus_fp32"]) < 1e-3
+    draws = change["rounding_draws"]
+    assert len(draws["draws"]) == ROUNDING_DRAWS and draws["fp16"]["ami"] == test["ami"]
+    np.testing.assert_allclose(draws["fp16_minus_draw"][0]["ami"], np.subtract(test["ami"], draws["draws"][0]["ami"]))
+    facts = json.loads((folder / "publish.json").read_text())
+    assert facts["run"] is None and facts["note"] == "Run gone." and "--complete shapes-bn" in facts["command"]
+    assert facts["training"]["precision"] == last["precision"] and facts["training"]["finished"]
+    text = (results / "README.md").read_text()
+    assert "no float32 weights" in text and "validation denoising cost after epoch 1" in text
+    log = []
+    publish_run(None, "shapes-bn", str(results), data, echo=log.append)
+    assert sum("unchanged" in line for line in log) == len(CASES) + 1  # the cases and fp16_change
+    with pytest.raises(TaggerError, match="there is no published shapes-ln to complete"):
+        publish_run(None, "shapes-ln", str(results), data)
+    result = CliRunner().invoke(load_script().main, ["--complete", "shapes-bn", "some-run", "--results", str(results)])
+    assert result.exit_code == 2 and "--complete NAME takes no RUN_DIR" in result.output
 
 
 def load_script():

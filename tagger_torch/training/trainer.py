@@ -37,6 +37,14 @@ from .streams import Streams, load_train_data
 LOG_EVERY = 10  # steps between progress-bar updates (and the NaN check, which syncs the device)
 
 
+def validation_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """The noise of the validation after epoch `epoch` (1-based) of a run seeded `seed`: its own
+    draws, so training's stay untouched, and a publisher can recompute a logged validation."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(np.random.SeedSequence([seed, 2, epoch - 1]).generate_state(1)[0]))
+    return generator
+
+
 class StopSignals:
     """Turn SIGINT/SIGTERM into a flag the loop checks after each step (main thread only).
 
@@ -194,8 +202,7 @@ class Trainer:
     def validate(self) -> dict:
         """The validation split's scores (`valid_*` of the metrics line), with the epoch's own noise."""
         started = time.perf_counter()
-        generator = torch.Generator(device=self.device)  # its own draws: training's stay untouched
-        generator.manual_seed(int(np.random.SeedSequence([self.config.seed, 2, self.epoch]).generate_state(1)[0]))
+        generator = validation_generator(self.config.seed, self.epoch + 1, self.device)
         with autocast(self.precision, self.device):
             valid = self.model.evaluate(Split(self.data.valid.x, self.data.valid.labels),
                                         batch_size=self.config.valid_batch_size, generator=generator)
