@@ -18,8 +18,8 @@ from tagger_torch.data.shapes import DESCRIPTION, generate_shapes
 from tagger_torch.errors import TaggerError
 from tagger_torch.files import read_npz, save_npz
 from tagger_torch.model import Tagger
-from tagger_torch.publish import (CASES, ROUNDING_DRAWS, DataFiles, params_digest, publish_run, recompute_validation,
-                                  rounding_preimage, to_float16)
+from tagger_torch.float16 import rounding_preimage, to_float16
+from tagger_torch.publish import CASES, ROUNDING_DRAWS, DataFiles, params_digest, publish_run, recompute_validation
 from tagger_torch.training.rundir import read_metrics
 from tagger_torch.results_readme import BEGIN, END, collect, update_readme_section
 from tiny import invoke
