@@ -135,7 +135,7 @@ def _model_sections(name: str, e: dict) -> List[str]:
     elif change is not None:
         out += _fp16_checks_without_fp32(change, p["params"]["bytes"])
     hours = (t["train_time_s"] + t["valid_time_s"]) / 3600
-    where = "".join(f", {label} {t[key]}" for label, key in (("device", "device"), ("started", "started")) if t.get(key))
+    where = "".join(f", {key} {t[key]}" for key in ("device", "started") if t.get(key))
     out += ["", f"Training: {t['epochs']} of {t['num_epochs']} epochs, {hours:.1f} h ({t['train_time_s'] / 3600:.1f} h "
                 f"training, {t['valid_time_s'] / 3600:.1f} h validation; median {t['samples_per_s_median']} images/s), "
                 f"{t['precision']}{', compiled' if t['compiled'] else ''}{where}, seed {t['seed']}."
@@ -164,7 +164,7 @@ def results_readme(published: Dict[str, dict]) -> str:
              "Each folder is a shipped model: `config.json`, `params-fp16.npz` (the final parameters stored as "
              "float16), `metrics.jsonl`, `curves.png`, the evaluations (`test.json`, `groups2.json`, `shapes2.json`, "
              "`shapes4.json`, `single.json`, `fp16_change.json`), `figure4.png` and `publish.json`. Every score is "
-             "computed from the float16 weights (except the float32 column of `fp16_change.json`), on the CPU with "
+             "computed from the float16 weights (except the float32 ones of `fp16_change.json`), on the CPU with "
              "one thread, noise seed 0; `make test-slow` checks that the weights reproduce `test.json`.", "",
              "```sh", "make data   # datasets/shapes50k_20x20.h5",
              "tagger-torch evaluate --pretrained shapes-ln --hdf5 datasets/shapes50k_20x20.h5   # or shapes-bn", "```",
