@@ -189,15 +189,15 @@ def publish_run(run: Optional[str], name: str, results: str, data: DataFiles = D
                           "shapes [--n-shapes 2|4] --out PATH`, docs/data.md)")
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, CONFIG), config.to_json() + "\n")
-    metrics = os.path.join(out, METRICS)
+    metrics, copied = os.path.join(out, METRICS), False
     if run is not None:
         exported = export_float16(os.path.join(run, PARAMS), os.path.join(out, PARAMS_FP16))
         echo(f"{PARAMS_FP16}: {'written' if exported['written'] else 'unchanged'} "
              f"({os.path.getsize(os.path.join(out, PARAMS_FP16)) / 1e6:.1f} MB)")
-        if not os.path.isfile(metrics) or file_sha256(metrics) != file_sha256(os.path.join(run, METRICS)):
+        copied = not os.path.isfile(metrics) or file_sha256(metrics) != file_sha256(os.path.join(run, METRICS))
+        if copied:
             shutil.copyfile(os.path.join(run, METRICS), metrics)
-            plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
-    if not os.path.isfile(os.path.join(out, CURVES)):
+    if copied or not os.path.isfile(os.path.join(out, CURVES)):
         plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
 
     fp16 = read_npz(os.path.join(out, PARAMS_FP16), "parameter")
@@ -231,8 +231,8 @@ def publish_run(run: Optional[str], name: str, results: str, data: DataFiles = D
             _publish_fp16_change(run, out, config, scores["test"], exported, digest, data, data_sha, force, progress,
                                  echo)
         else:
-            _publish_fp16_change_without_fp32(out, config, scores["test"], fp16, digest, data, data_sha, force,
-                                              progress, echo)
+            _publish_fp16_change_without_fp32(out, config, scores["test"], fp16, exported, digest, data, data_sha,
+                                              force, progress, echo)
         if force or not os.path.isfile(os.path.join(out, FIGURE)) or \
                 (_read_json(os.path.join(out, PUBLISH)) or {}).get("params_digest") != digest:
             panels = [Panel(f"test #{i}", data.shapes, "test", i) for i in range(FIGURE_TEST_EXAMPLES)]
@@ -260,6 +260,18 @@ def publish_run(run: Optional[str], name: str, results: str, data: DataFiles = D
     return out
 
 
+def _score_like_test(config, params: Mapping[str, np.ndarray], data: DataFiles, test: dict, progress: bool) -> dict:
+    """The test split scored from `params` with test.json's settings: SCORES and `seconds`."""
+    result = evaluate_model(_load(config, params), data.shapes, "test", seed=test["seed"], progress=progress,
+                            precision="fp32", n_iterations=test["iterations"])
+    return {key: result[key] for key in SCORES + ("seconds",)}
+
+
+def _fp16_minus(test: dict, other: dict) -> dict:
+    """test.json's float16 scores minus `other`'s, per score and iteration."""
+    return {key: [a - b for a, b in zip(test[key], other[key])] for key in SCORES}
+
+
 def _publish_fp16_change(run, out, config, test, exported, digest, data, data_sha, force, progress, echo) -> None:
     """fp16_change.json: the test split scored from the run's float32 parameters with test.json's
     settings, beside test.json's float16 scores, and their differences per iteration."""
@@ -271,11 +283,9 @@ def _publish_fp16_change(run, out, config, test, exported, digest, data, data_sh
         echo(f"{FP16_CHANGE}: unchanged")
         return
     echo(f"{FP16_CHANGE}: the test split from the float32 {os.path.join(run, PARAMS)} ...")
-    model = _load(config, fp32)
-    result = evaluate_model(model, data.shapes, "test", seed=test["seed"], progress=progress, precision="fp32",
-                            n_iterations=test["iterations"])
+    result = _score_like_test(config, fp32, data, test, progress)
     weights = {k: v for k, v in exported.items() if k != "written"}
-    change = {key: [a - b for a, b in zip(test[key], result[key])] for key in SCORES}
+    change = _fp16_minus(test, result)
     _write_json(path, {**expected, "fp16": {k: test[k] for k in SCORES}, "fp32": {k: result[k] for k in SCORES},
                        "fp16_minus_fp32": change, "max_abs_change": {k: max(abs(x) for x in v) for k, v in change.items()},
                        "weights": weights, "seconds": result["seconds"], **machine_facts(torch.get_num_threads())})
@@ -293,7 +303,8 @@ def recompute_validation(config, params: Mapping[str, np.ndarray], hdf5: str, ep
                                               generator=validation_generator(config.seed, epoch, cpu))["denoising_cost"]
 
 
-def _publish_fp16_change_without_fp32(out, config, test, fp16, digest, data, data_sha, force, progress, echo) -> None:
+def _publish_fp16_change_without_fp32(out, config, test, fp16, exported, digest, data, data_sha, force, progress,
+                                      echo) -> None:
     """fp16_change.json when the run's float32 parameters are gone, two checks that need none:
     `final_validation`: the last epoch's validation recomputed from the float16 weights with the
     trainer's own noise (`validation_generator`), beside the cost the float32 weights logged in
@@ -318,16 +329,15 @@ def _publish_fp16_change_without_fp32(out, config, test, fp16, digest, data, dat
         echo(f"  the test split from float32 weights drawn within the float16 rounding intervals ({draw + 1} of "
              f"{ROUNDING_DRAWS}) ...")
         rng = np.random.default_rng([test["seed"], draw])
-        model = _load(config, {k: rounding_preimage(fp16[k], rng) for k in sorted(fp16)})
-        result = evaluate_model(model, data.shapes, "test", seed=test["seed"], progress=progress, precision="fp32",
-                                n_iterations=test["iterations"])
-        draws.append({key: result[key] for key in SCORES})
-    change = [{key: [a - b for a, b in zip(test[key], d[key])] for key in SCORES} for d in draws]
+        scores = _score_like_test(config, {k: rounding_preimage(fp16[k], rng) for k in sorted(fp16)}, data, test,
+                                  progress)
+        draws.append({key: scores[key] for key in SCORES})
+    change = [_fp16_minus(test, d) for d in draws]
     rounding = dict(fp16={key: test[key] for key in SCORES}, draws=draws, fp16_minus_draw=change,
                     max_abs_change={key: max(abs(x) for c in change for x in c[key]) for key in SCORES})
     _write_json(path, {**expected, "fp32_params": "gone: fp16_change.json holds the checks that need none",
                        "final_validation": final_validation, "rounding_draws": rounding,
-                       "weights": dict(n_parameters=sum(int(np.size(v)) for v in fp16.values())),
+                       "weights": exported,
                        "seconds": round(time.perf_counter() - started, 1), **machine_facts(torch.get_num_threads())})
     echo(f"  epoch {last['epoch']} validation cost change from float16 storage (T=1..): "
          + " ".join(f"{x:+.1e}" for x in final_validation["fp16_minus_fp32"])
