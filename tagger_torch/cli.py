@@ -42,6 +42,8 @@ COMMANDS = {
                 "Group your own images or arrays with a trained model: masks, reconstructions, a picture."),
     "bench": ("tagger_torch.commands.bench:bench_command",
               "Time training steps against the matmul rate."),
+    "reproduce": ("tagger_torch.commands.reproduce:reproduce_command",
+                  "The paper's tables: train, follow and publish the runs of the plan."),
 }
 
 

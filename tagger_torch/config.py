@@ -32,7 +32,10 @@ class RunConfig:
     model: str = "tagger"  # the model type (tagger_torch.models.MODELS); a file without it is Tagger's
     in_dim: Tuple[int, ...] = (400,)  # shape of one input example; D = prod(in_dim)
     # --- training (SPEC section 7); ignored by `trace` ---
-    lr: float = 0.0004  # Adam learning rate (constant)
+    lr: float = 0.0004  # Adam learning rate
+    # lr stays constant for the first lrate_decay x num_epochs epochs, then falls linearly to 0 at the
+    # last epoch (Rasmus et al.'s Ladder, `lrate_decay` 0.67); 1 = constant, as the Tagger release trains
+    lrate_decay: float = 1.0
     batch_size: int = 100  # training minibatch; BN statistics are per minibatch
     valid_batch_size: int = 100  # evaluation minibatch (BN uses the batch's own statistics)
     num_epochs: int = 100  # epochs of the whole run
@@ -43,6 +46,14 @@ class RunConfig:
     def input_size(self) -> int:
         """D, the number of elements of one input."""
         return int(math.prod(self.in_dim))
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of epoch `epoch` (0-based): Rasmus et al.'s `LRDecay`, which after epoch
+        i (1-based) sets lr = lr_0 max(0, (N - i) / (N - d)) once i > d = lrate_decay x N."""
+        first, last = self.lrate_decay * self.num_epochs, self.num_epochs
+        if epoch <= first or last <= first:
+            return self.lr
+        return self.lr * max(0.0, (last - epoch) / (last - first))
 
     @property
     def uses_labels(self) -> bool:
@@ -101,6 +112,8 @@ class RunConfig:
                 self._bad(name, "must be a positive integer")
         if self.lr <= 0:
             self._bad("lr", "must be > 0")
+        if not 0 <= self.lrate_decay <= 1:
+            self._bad("lrate_decay", "must be a fraction of the epochs in [0, 1]")
         if self.labeled_samples is not None and (not isinstance(self.labeled_samples, int) or self.labeled_samples < 1):
             self._bad("labeled_samples", "must be a positive integer or null")
 
@@ -226,6 +239,16 @@ PRESETS: Dict[str, Any] = {
 }
 
 
+# Rasmus et al.'s published settings (CuriousAI/ladder, README and run.py) by label count: the denoising
+# cost weights of layers 0..L, the noise std, and 150 epochs of Adam at lr 0.002 decayed linearly to 0
+# from epoch 100.5 (`lrate_decay` 0.67). Their 2015 code decays the rate Adam uses; a 2016 commit made
+# lr a plain float that the decay no longer reached, and these presets follow the 2015 behaviour.
+_LADDER_SCHEDULE = {"lr": 0.002, "num_epochs": 150, "lrate_decay": 0.67}
+_LADDER_ALL_LABELS = {"denoising_weights": [1000, 1, 0.01, 0.01, 0.01, 0.01, 0.01], "noise_std": 0.3,
+                      **_LADDER_SCHEDULE}
+_LADDER_1K_LABELS = {"denoising_weights": [2000, 20, 0.1, 0.1, 0.1, 0.1, 0.1], "noise_std": 0.2, **_LADDER_SCHEDULE}
+
+
 def _baseline_presets() -> Dict[str, Dict[str, Any]]:
     """The Table-2 baselines (Greff et al. 2016, section 3.3) on Freq20-1/2MNIST, with all 50 000 labels
     (`freq20-Nmnist-MODEL`) and with the class-balanced 1000 of Tagger's stage 2 (`...-1k`: same seed 1,
@@ -233,7 +256,7 @@ def _baseline_presets() -> Dict[str, Dict[str, Any]]:
     `get_preset`. Sizes are the paper's; docs/baselines.md gives the rest of the choices."""
     sizes = {  # model -> (its fields with 50 000 labels, its fields with 1000 labels)
         "fc-mlp": ({"hidden": [2000, 2000, 2000]}, {"hidden": [1000, 1000]}),
-        "fc-ladder": ({}, {}),  # 3000-2000-1000-500-250, the config's default
+        "fc-ladder": (_LADDER_ALL_LABELS, _LADDER_1K_LABELS),  # 3000-2000-1000-500-250, the config's default
         "convnet": ({}, {}),  # All-CNN-C's widths, the config's default
     }
     presets = {}
@@ -243,6 +266,11 @@ def _baseline_presets() -> Dict[str, Dict[str, Any]]:
             common = {"model": model, "in_dim": [1, 28, 28], "objects_per_sample": n_digits, "seed": 1}
             presets[name] = {**common, **all_labels, "labeled_samples": None}
             presets[name + "-1k"] = {**common, **few_labels, "labeled_samples": 1000}
+    # the Ladder's own check (docs/baselines.md): plain MNIST (`make-dataset mnist`), Rasmus et al.'s
+    # 784-1000-500-250-250-250-10 with 1000 labels
+    presets["mnist-fc-ladder-1k"] = {"model": "fc-ladder", "in_dim": [1, 28, 28], "objects_per_sample": 1, "seed": 1,
+                                     "hidden": [1000, 500, 250, 250, 250], "labeled_samples": 1000,
+                                     **_LADDER_1K_LABELS}
     return presets
 
 

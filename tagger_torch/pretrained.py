@@ -1,7 +1,7 @@
 """The trained models this project ships (`--pretrained NAME`): names, folders, and where they are found.
 
-The weights live in the git checkout, in `results/NAME/` (written by `scripts/publish_shapes.py`,
-docs/training.md "Publishing a run"), not in the installed package. `resolve_pretrained(name)` looks
+The weights live in the git checkout, in `results/NAME/` (written by `tagger-torch reproduce publish
+NAME`, docs/reproduce.md), not in the installed package. `resolve_pretrained(name)` looks
 for that folder, in order, under
   1. the source tree: `results/` beside the `tagger_torch` package (source checkouts and
      `pip install -e .`),
@@ -13,27 +13,18 @@ set, that folder is searched instead of both (tests point it at a temporary one)
 from __future__ import annotations
 
 import os
-from typing import Dict, List, NamedTuple
+from typing import Dict, List
 
 from .errors import TaggerError
+from .reproduce.plan import SHIPPED, PlannedRun
 from .training.rundir import CONFIG, PARAMS, PARAMS_FP16, run_params_path
 
 RESULTS_ENV = "TAGGER_RESULTS"  # when set, the one folder searched for NAME/ (tests, other layouts)
 RESULTS_DIR = "results"  # the folder of published runs in a checkout
 
 
-class Pretrained(NamedTuple):
-    folder: str  # under results/
-    norm: str  # the config's norm (publishing checks it, so the two models cannot be swapped)
-    description: str  # one line for help texts and the results README
-
-
-PRETRAINED: Dict[str, Pretrained] = {
-    "shapes-ln": Pretrained("shapes-ln", "layer", "Tagger* (LayerNorm, 2000-1000-500, K=4, T=3) trained 100 "
-                                                  "epochs on Shapes, seed 10 (the paper's Table 1, Tagger*)"),
-    "shapes-bn": Pretrained("shapes-bn", "batch", "Tagger (BatchNorm, 2000-1000-500, K=4, T=3) trained 100 "
-                                                  "epochs on Shapes, seed 10 (the paper's Table 1, Tagger)"),
-}
+# name -> its planned run (reproduce/plan.py): the runs of the plan that ship, whose folder is results/NAME/
+PRETRAINED: Dict[str, PlannedRun] = SHIPPED
 
 
 def source_results_dir() -> str:
@@ -64,13 +55,13 @@ def resolve_pretrained(name: str) -> str:
         raise TaggerError(f"unknown pretrained model '{name}' (known: {known_names()})")
     searched = []
     for root in results_dirs():
-        folder = os.path.join(root, PRETRAINED[name].folder)
+        folder = os.path.join(root, name)
         if os.path.isfile(os.path.join(folder, CONFIG)) and run_params_path(folder) is not None:
             return folder
         searched.append(folder)
     raise TaggerError(f"pretrained model '{name}' is not shipped yet: no {CONFIG} with {PARAMS_FP16} or "
-                      f"{PARAMS} in {', '.join(searched)} (scripts/publish_shapes.py writes "
-                      f"results/{PRETRAINED[name].folder}/ from a finished run)")
+                      f"{PARAMS} in {', '.join(searched)} (`tagger-torch reproduce "
+                      f"run {name}` trains it and writes results/{name}/)")
 
 
 def pretrained_or_path(value: str) -> str:

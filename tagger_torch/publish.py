@@ -1,19 +1,18 @@
-"""Publishing a finished Shapes run as `results/NAME/`: the shipped model of `--pretrained NAME`.
+"""Publishing a finished run of the plan as `results/NAME/`: the shipped model of `--pretrained NAME`.
 
     results/NAME/config.json       the run's config
     results/NAME/params-fp16.npz   its final parameters stored as float16 (release names); loadable by
                                    evaluate --params/--config, --run, --pretrained, train --load-from
                                    and the NumPy reference (loading casts to the model's dtype)
     results/NAME/metrics.jsonl     the run's per-epoch metrics; curves.png their plot
-    results/NAME/test.json         `evaluate` of the test split at T = 5 (Table 1a)
-    results/NAME/groups2.json      A: the test split scored with K = 2 groups   (Figure 4a's cases:
-    results/NAME/shapes2.json      B: the 2-shape test set                       the model was trained
-    results/NAME/shapes4.json      C: the 4-shape test set                       on 3 shapes, K = 4)
-    results/NAME/single.json       the `single` split (one shape per image)
-    results/NAME/fp16_change.json  the test split from the run's float32 params.npz, same seed, and
-                                   the per-iteration differences float16 - float32 (when params.npz
+    results/NAME/<case>.json       `evaluate` of each of the plan's scorings (`PlannedRun.scorings`):
+                                   Shapes: test.json (Table 1a) and the Figure 4a cases groups2.json
+                                   (K = 2), shapes2.json, shapes4.json (2 and 4 shapes) and single.json
+    results/NAME/fp16_change.json  the first scoring again from the run's float32 params.npz, same seed,
+                                   and the per-iteration differences float16 - float32 (when params.npz
                                    is gone: the checks of `_publish_fp16_change_without_fp32`)
-    results/NAME/figure4.png       7 test examples (indices 0-6) and the first example of A, B, C
+    results/NAME/figure4.png       7 examples of the first scoring's split, then the first example of
+                                   each scoring with a `panel` label (Shapes: the cases A, B, C)
     results/NAME/publish.json      the run's facts (epochs, time, precision, seed), data fingerprints
 
 Every score except fp16_change.json's float32 one is computed from the shipped params-fp16.npz, on
@@ -34,7 +33,8 @@ import platform
 import shutil
 import subprocess
 import time
-from typing import Callable, Dict, Mapping, NamedTuple, Optional
+from dataclasses import dataclass
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -46,40 +46,30 @@ from .files import read_npz, write_text
 from .float16 import export_float16, rounding_preimage
 from .models import Split, build_model
 from .precision import cpu_model
-from .pretrained import PRETRAINED, known_names
+from .reproduce.plan import Case, PlannedRun
 from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, read_metrics
 from .training.streams import load_examples
 from .training.trainer import validation_generator
 from .visualize import Panel, draw_example_rows, plot_curves
 
 PUBLISH, FP16_CHANGE, FIGURE = "publish.json", "fp16_change.json", "figure4.png"
-SCORES = ("denoising_cost", "ami", "ari")
 ROUNDING_DRAWS = 2  # float32 weight sets drawn within the float16 rounding intervals (float32 weights gone)
 
 
-class DataFiles(NamedTuple):
-    """The Shapes files of the cases (make them: docs/data.md; `make-dataset shapes --n-shapes 2|4`)."""
+@dataclass(frozen=True)
+class PublishSettings:
+    """How `publish_run` scores and what it keeps."""
 
-    shapes: str = "datasets/shapes50k_20x20.h5"
-    shapes2: str = "datasets/shapes50k_20x20_2shapes.h5"
-    shapes4: str = "datasets/shapes50k_20x20_4shapes.h5"
-
-
-class Case(NamedTuple):
-    data: str  # a field of DataFiles
-    split: str
-    groups: Optional[int]  # K at evaluation; None: the trained K
-    description: str
+    seed: int = 0  # seed of the evaluations' noise and m0 draws
+    threads: int = 1  # CPU threads of the evaluations (1: the same numbers on every run on one machine)
+    note: Optional[str] = None  # a sentence on how the run was trained, for the README (kept on reruns)
+    allow_unfinished: bool = False  # publish a run that has not finished its epochs (dry runs)
+    force: bool = False  # recompute every file, also those whose inputs are unchanged
+    progress: bool = False  # progress bars on the evaluations
 
 
-CASES: Dict[str, Case] = {  # results/NAME/<key>.json
-    "test": Case("shapes", "test", None, "test split (Table 1a)"),
-    "groups2": Case("shapes", "test", 2, "A: test split scored with K = 2 groups"),
-    "shapes2": Case("shapes2", "test", None, "B: test split of the 2-shape data"),
-    "shapes4": Case("shapes4", "test", None, "C: test split of the 4-shape data"),
-    "single": Case("shapes", "single", None, "single split (one shape per image)"),
-}
-FIGURE_TEST_EXAMPLES = 7  # test indices 0..6; then the first example of cases A, B, C
+SCORES = ("denoising_cost", "ami", "ari", "class_error")  # per-iteration scores, where a model has them
+FIGURE_EXAMPLES = 7  # examples 0..6 of the first scoring's split; then the first example of each panel case
 
 
 def params_digest(params: Mapping[str, np.ndarray]) -> str:
@@ -119,6 +109,11 @@ def evaluate_line(name: str, case: Case, hdf5: str, iterations: int, seed: int) 
     groups = f" --groups {case.groups}" if case.groups else ""
     return (f"OMP_NUM_THREADS=1 tagger-torch evaluate --pretrained {name} --hdf5 {hdf5} --split {case.split} "
             f"--iterations {iterations}{groups} --seed {seed} --device cpu")
+
+
+def scores_of(result: dict) -> tuple:
+    """The SCORES an evaluation holds."""
+    return tuple(key for key in SCORES if key in result)
 
 
 def _read_json(path: str) -> Optional[dict]:
@@ -163,30 +158,32 @@ def run_facts(run: str, config) -> dict:
                 data=started.get("hdf5"))
 
 
-def publish_run(run: Optional[str], name: str, results: str, data: DataFiles = DataFiles(), *, seed: int = 0,
-                iterations: int = 5, threads: int = 1, note: Optional[str] = None, allow_unfinished: bool = False,
-                force: bool = False, progress: bool = False, echo: Callable[[str], None] = print) -> str:
-    """Write results/NAME/ (see the module docstring) from the run directory `run` (None: complete
-    results/NAME from its own files); returns the folder."""
-    if name not in PRETRAINED:
-        raise TaggerError(f"unknown pretrained model '{name}' (known: {known_names()})")
-    out = os.path.join(results, PRETRAINED[name].folder)
+def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_files: Mapping[str, str],
+                settings: PublishSettings = PublishSettings(), echo: Callable[[str], None] = print) -> str:
+    """Write results/NAME/ for the planned run `planned` (see the module docstring) from the run
+    directory `run` (None: complete results/NAME from its own files); data_files: the plan's data set
+    names -> their files. Returns the folder."""
+    name, out = planned.name, os.path.join(results, planned.name)
     source, needed = (run, (CONFIG, PARAMS)) if run is not None else (out, (CONFIG, METRICS, PARAMS_FP16))
     for path in (os.path.join(source, file) for file in needed):
         if not os.path.isfile(path):
             raise TaggerError(f"{path} is missing: {source} is not a finished run directory"
                               if run is not None else f"{path} is missing: there is no published {name} to complete")
     config = load_config(os.path.join(source, CONFIG))
-    if config.norm != PRETRAINED[name].norm:
-        raise TaggerError(f"{name} is the {PRETRAINED[name].norm}-norm model, but {source} trained norm={config.norm}")
+    changed = sorted(k for k, v in planned.config().to_dict().items() if config.to_dict().get(k) != v)
+    if changed:
+        raise TaggerError(f"{source} is not a run of the plan's {name}: its config differs in {', '.join(changed)}")
     facts = run_facts(source, config)
-    if not facts["finished"] and not allow_unfinished:
+    if not facts["finished"] and not settings.allow_unfinished:
         raise TaggerError(f"{source} has finished {facts['epochs']} of {facts['num_epochs']} epochs; publish it when "
-                          "it is done (or pass --allow-unfinished for a dry run)")
-    missing = [f"{field}={path}" for field, path in data._asdict().items() if not os.path.isfile(path)]
+                          "it is done (or allow unfinished runs for a dry run)")
+    cases = planned.scorings
+    data = {case.data: data_files[case.data] for case in cases}
+    missing = [f"{key}={path}" for key, path in data.items() if not os.path.isfile(path)]
     if missing:
-        raise TaggerError(f"data file(s) missing: {', '.join(missing)} (make them with `tagger-torch make-dataset "
-                          "shapes [--n-shapes 2|4] --out PATH`, docs/data.md)")
+        raise TaggerError(f"data file(s) missing: {', '.join(missing)} (`tagger-torch reproduce run` makes them; "
+                          "docs/data.md)")
+    iterations = planned.iterations or config.n_iterations
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, CONFIG), config.to_json() + "\n")
     metrics, copied = os.path.join(out, METRICS), False
@@ -204,92 +201,104 @@ def publish_run(run: Optional[str], name: str, results: str, data: DataFiles = D
     if run is None:
         exported = dict(n_parameters=sum(int(np.size(v)) for v in fp16.values()))
     digest = params_digest(fp16)
-    data_sha = {field: file_sha256(path) for field, path in data._asdict().items()}
+    data_sha = {key: file_sha256(path) for key, path in data.items()}
+    seed, force = settings.seed, settings.force
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(settings.threads)
     try:
         model = _load(config, fp16)
         scores = {}
-        for key, case in CASES.items():
-            hdf5 = getattr(data, case.data)
+        for case in cases:
             expected = dict(params_digest=digest, data_sha256=data_sha[case.data], split=case.split,
                             iterations=iterations, seed=seed, requested_groups=case.groups)
-            path = os.path.join(out, f"{key}.json")
-            scores[key] = _kept(path, expected, force)
-            if scores[key] is not None:
-                echo(f"{key}.json: unchanged ({case.description})")
+            path = os.path.join(out, f"{case.key}.json")
+            scores[case.key] = _kept(path, expected, force)
+            if scores[case.key] is not None:
+                echo(f"{case.key}.json: unchanged ({case.description})")
                 continue
-            echo(f"{key}.json: {case.description}, {hdf5} ...")
-            result = evaluate_model(model, hdf5, case.split, seed=seed, progress=progress, precision="fp32",
-                                    n_groups=case.groups, n_iterations=iterations)
-            scores[key] = {"case": key, "description": case.description, **result, **expected,
-                           "params_file": PARAMS_FP16, "command": evaluate_line(name, case, hdf5, iterations, seed),
-                           **machine_facts(threads)}
-            _write_json(path, scores[key])
-            echo(f"  AMI at T={iterations}: {scores[key]['ami'][-1]:.3f} ({result['seconds']:.0f} s)")
+            echo(f"{case.key}.json: {case.description}, {data[case.data]} ...")
+            result = evaluate_model(model, data[case.data], case.split, seed=seed, progress=settings.progress,
+                                    precision="fp32", n_groups=case.groups, n_iterations=iterations)
+            scores[case.key] = {"case": case.key, "description": case.description, **result, **expected,
+                                "params_file": PARAMS_FP16, **machine_facts(settings.threads),
+                                "command": evaluate_line(name, case, data[case.data], iterations, seed)}
+            _write_json(path, scores[case.key])
+            echo("  " + ", ".join(f"{key} at T={iterations}: {result[key][-1]:.3f}" for key in scores_of(result))
+                 + f" ({result['seconds']:.0f} s)")
+        first = cases[0]
+        reference = dict(score=scores[first.key], data=data[first.data], data_sha256=data_sha[first.data])
         if run is not None:
-            _publish_fp16_change(run, out, config, scores["test"], exported, digest, data, data_sha, force, progress,
-                                 echo)
+            _publish_fp16_change(run, out, config, reference, exported, digest, force, settings.progress, echo)
         else:
-            _publish_fp16_change_without_fp32(out, config, scores["test"], fp16, exported, digest, data, data_sha,
-                                              force, progress, echo)
-        if force or not os.path.isfile(os.path.join(out, FIGURE)) or \
-                (_read_json(os.path.join(out, PUBLISH)) or {}).get("params_digest") != digest:
-            panels = [Panel(f"test #{i}", data.shapes, "test", i) for i in range(FIGURE_TEST_EXAMPLES)]
-            panels += [Panel("A: K=2\ntest #0", data.shapes, "test", 0, 2),
-                       Panel("B: 2 shapes\ntest #0", data.shapes2, "test", 0),
-                       Panel("C: 4 shapes\ntest #0", data.shapes4, "test", 0)]
+            _publish_fp16_change_without_fp32(out, config, reference, fp16, exported, digest, data_files[planned.data],
+                                              force, settings.progress, echo)
+        if hasattr(config, "n_groups") and (force or not os.path.isfile(os.path.join(out, FIGURE)) or
+                                    (_read_json(os.path.join(out, PUBLISH)) or {}).get("params_digest") != digest):
+            panels = [Panel(f"{first.split} #{i}", data[first.data], first.split, i) for i in range(FIGURE_EXAMPLES)]
+            panels += [Panel(f"{case.panel}\n{case.split} #0", data[case.data], case.split, 0, case.groups)
+                       for case in cases if case.panel]
+            extra = "; ".join(case.description for case in cases if case.panel)
             draw_example_rows(model, panels, os.path.join(out, FIGURE),
-                              f"{name}: 7 test examples; A: K=2 groups, B: 2-shape and C: 4-shape test data "
-                              f"(trained on 3 shapes with K={config.n_groups}); clean input, T={iterations}",
+                              f"{name}: {FIGURE_EXAMPLES} {first.split} examples" + (f"; {extra}" if extra else "")
+                              + f" (trained with K={config.n_groups}); clean input, T={iterations}",
                               n_iterations=iterations, seed=seed)
             echo(f"{FIGURE}: written")
     finally:
         torch.set_num_threads(previous_threads)
-    if note is None:  # a later publish without --note keeps the first one's
+    note = settings.note
+    if note is None:  # a later publish without a note keeps the first one's
         note = (_read_json(os.path.join(out, PUBLISH)) or {}).get("note")
     _write_json(os.path.join(out, PUBLISH), dict(
-        name=name, description=PRETRAINED[name].description, run=run and os.path.abspath(run), training=facts,
-        note=note,
+        name=name, description=planned.description, run=run and os.path.abspath(run), training=facts, note=note,
         params=dict(file=PARAMS_FP16, bytes=os.path.getsize(os.path.join(out, PARAMS_FP16)), params_digest=digest,
                     **{k: v for k, v in exported.items() if k != "written"}),
-        data={field: dict(path=path, sha256=data_sha[field]) for field, path in data._asdict().items()},
-        params_digest=digest, evaluation=dict(seed=seed, iterations=iterations, threads=threads),
-        command=publish_command(run, name, results, data, seed, iterations, threads)))
-    echo(f"{name}, test split:\n{format_table(scores['test'])}")
+        data={key: dict(path=path, sha256=data_sha[key]) for key, path in data.items()},
+        params_digest=digest, evaluation=dict(seed=seed, iterations=iterations, threads=settings.threads),
+        command=f"tagger-torch reproduce publish {name}"))
+    echo(f"{name}, {first.description}:\n{format_table(scores[first.key])}")
     return out
 
 
-def _score_like_test(config, params: Mapping[str, np.ndarray], data: DataFiles, test: dict, progress: bool) -> dict:
-    """The test split scored from `params` with test.json's settings: SCORES and `seconds`."""
-    result = evaluate_model(_load(config, params), data.shapes, "test", seed=test["seed"], progress=progress,
-                            precision="fp32", n_iterations=test["iterations"])
-    return {key: result[key] for key in SCORES + ("seconds",)}
+def _score_like(config, params: Mapping[str, np.ndarray], reference: dict, progress: bool) -> dict:
+    """The reference scoring (`publish_run`'s first case) recomputed from `params` with its settings:
+    its scores and `seconds`."""
+    score = reference["score"]
+    result = evaluate_model(_load(config, params), reference["data"], score["split"], seed=score["seed"],
+                            progress=progress, precision="fp32", n_groups=score["requested_groups"],
+                            n_iterations=score["iterations"])
+    return {key: result[key] for key in scores_of(result) + ("seconds",)}
 
 
-def _fp16_minus(test: dict, other: dict) -> dict:
-    """test.json's float16 scores minus `other`'s, per score and iteration."""
-    return {key: [a - b for a, b in zip(test[key], other[key])] for key in SCORES}
+def _fp16_minus(fp16: dict, other: dict) -> dict:
+    """The float16 scores minus `other`'s, per score and iteration."""
+    return {key: [a - b for a, b in zip(fp16[key], other[key])] for key in scores_of(other)}
 
 
-def _publish_fp16_change(run, out, config, test, exported, digest, data, data_sha, force, progress, echo) -> None:
-    """fp16_change.json: the test split scored from the run's float32 parameters with test.json's
-    settings, beside test.json's float16 scores, and their differences per iteration."""
+def _fp16_expected(reference: dict, digest: str, **more) -> dict:
+    score = reference["score"]
+    return dict(params_digest=digest, data_sha256=reference["data_sha256"], split=score["split"],
+                iterations=score["iterations"], seed=score["seed"], **more)
+
+
+def _publish_fp16_change(run, out, config, reference, exported, digest, force, progress, echo) -> None:
+    """fp16_change.json: the reference scoring from the run's float32 parameters with its settings,
+    beside the float16 scores, and their differences per iteration."""
     fp32 = read_npz(os.path.join(run, PARAMS), "parameter")
-    expected = dict(params_digest=digest, fp32_params_digest=params_digest(fp32), data_sha256=data_sha["shapes"],
-                    split="test", iterations=test["iterations"], seed=test["seed"])
+    expected = _fp16_expected(reference, digest, fp32_params_digest=params_digest(fp32))
     path = os.path.join(out, FP16_CHANGE)
     if _kept(path, expected, force) is not None:
         echo(f"{FP16_CHANGE}: unchanged")
         return
-    echo(f"{FP16_CHANGE}: the test split from the float32 {os.path.join(run, PARAMS)} ...")
-    result = _score_like_test(config, fp32, data, test, progress)
+    echo(f"{FP16_CHANGE}: {reference['score']['case']} from the float32 {os.path.join(run, PARAMS)} ...")
+    result = _score_like(config, fp32, reference, progress)
     weights = {k: v for k, v in exported.items() if k != "written"}
-    change = _fp16_minus(test, result)
-    _write_json(path, {**expected, "fp16": {k: test[k] for k in SCORES}, "fp32": {k: result[k] for k in SCORES},
-                       "fp16_minus_fp32": change, "max_abs_change": {k: max(abs(x) for x in v) for k, v in change.items()},
+    change = _fp16_minus(reference["score"], result)
+    _write_json(path, {**expected, "fp16": {k: reference["score"][k] for k in change},
+                       "fp32": {k: result[k] for k in change}, "fp16_minus_fp32": change,
+                       "max_abs_change": {k: max(abs(x) for x in v) for k, v in change.items()},
                        "weights": weights, "seconds": result["seconds"], **machine_facts(torch.get_num_threads())})
-    echo(f"  AMI change at T={test['iterations']} from float16 storage: {change['ami'][-1]:+.2e}")
+    echo("  change at the last iteration from float16 storage: "
+         + ", ".join(f"{k} {v[-1]:+.2e}" for k, v in change.items()))
 
 
 def recompute_validation(config, params: Mapping[str, np.ndarray], hdf5: str, epoch: int) -> list:
@@ -303,55 +312,41 @@ def recompute_validation(config, params: Mapping[str, np.ndarray], hdf5: str, ep
                                               generator=validation_generator(config.seed, epoch, cpu))["denoising_cost"]
 
 
-def _publish_fp16_change_without_fp32(out, config, test, fp16, exported, digest, data, data_sha, force, progress,
+def _publish_fp16_change_without_fp32(out, config, reference, fp16, exported, digest, training_data, force, progress,
                                       echo) -> None:
     """fp16_change.json when the run's float32 parameters are gone, two checks that need none:
     `final_validation`: the last epoch's validation recomputed from the float16 weights with the
-    trainer's own noise (`validation_generator`), beside the cost the float32 weights logged in
-    metrics.jsonl; `rounding_draws`: the test split scored, with test.json's settings, from
-    ROUNDING_DRAWS float32 weight sets drawn within the float16 weights' rounding intervals
-    (`rounding_preimage`: each a float32 original the float16 file is consistent with), beside
-    test.json's float16 scores."""
+    trainer's own noise (`validation_generator`) on `training_data`, beside the cost the float32
+    weights logged in metrics.jsonl; `rounding_draws`: the reference scoring from ROUNDING_DRAWS
+    float32 weight sets drawn within the float16 weights' rounding intervals (`rounding_preimage`:
+    each a float32 original the float16 file is consistent with), beside the float16 scores."""
     last = read_metrics(os.path.join(out, METRICS))[-1]
-    expected = dict(params_digest=digest, fp32_params_digest=None, data_sha256=data_sha["shapes"], split="test",
-                    iterations=test["iterations"], seed=test["seed"], n_rounding_draws=ROUNDING_DRAWS)
+    score = reference["score"]
+    expected = _fp16_expected(reference, digest, fp32_params_digest=None, n_rounding_draws=ROUNDING_DRAWS)
     path = os.path.join(out, FP16_CHANGE)
     if _kept(path, expected, force) is not None:
         echo(f"{FP16_CHANGE}: unchanged")
         return
     echo(f"{FP16_CHANGE}: no float32 weights; epoch {last['epoch']}'s validation from the float16 ones ...")
     started = time.perf_counter()
-    recomputed, logged = recompute_validation(config, fp16, data.shapes, last["epoch"]), last["valid_denoising_cost"]
+    recomputed, logged = recompute_validation(config, fp16, training_data, last["epoch"]), last["valid_denoising_cost"]
     final_validation = dict(epoch=last["epoch"], fp32_logged=logged, fp16=recomputed,
                             fp16_minus_fp32=[a - b for a, b in zip(recomputed, logged)])
     draws = []
     for draw in range(ROUNDING_DRAWS):
-        echo(f"  the test split from float32 weights drawn within the float16 rounding intervals ({draw + 1} of "
+        echo(f"  {score['case']} from float32 weights drawn within the float16 rounding intervals ({draw + 1} of "
              f"{ROUNDING_DRAWS}) ...")
-        rng = np.random.default_rng([test["seed"], draw])
-        scores = _score_like_test(config, {k: rounding_preimage(fp16[k], rng) for k in sorted(fp16)}, data, test,
-                                  progress)
-        draws.append({key: scores[key] for key in SCORES})
-    change = [_fp16_minus(test, d) for d in draws]
-    rounding = dict(fp16={key: test[key] for key in SCORES}, draws=draws, fp16_minus_draw=change,
-                    max_abs_change={key: max(abs(x) for c in change for x in c[key]) for key in SCORES})
+        rng = np.random.default_rng([score["seed"], draw])
+        scores = _score_like(config, {k: rounding_preimage(fp16[k], rng) for k in sorted(fp16)}, reference, progress)
+        draws.append({key: scores[key] for key in scores_of(scores)})
+    change = [_fp16_minus(score, d) for d in draws]
+    rounding = dict(fp16={key: score[key] for key in scores_of(draws[0])}, draws=draws, fp16_minus_draw=change,
+                    max_abs_change={key: max(abs(x) for c in change for x in c[key]) for key in change[0]})
     _write_json(path, {**expected, "fp32_params": "gone: fp16_change.json holds the checks that need none",
                        "final_validation": final_validation, "rounding_draws": rounding,
                        "weights": exported,
                        "seconds": round(time.perf_counter() - started, 1), **machine_facts(torch.get_num_threads())})
     echo(f"  epoch {last['epoch']} validation cost change from float16 storage (T=1..): "
          + " ".join(f"{x:+.1e}" for x in final_validation["fp16_minus_fp32"])
-         + f"; AMI change at T={test['iterations']} to float32 draws: "
-         + " ".join(f"{c['ami'][-1]:+.1e}" for c in change))
-
-
-def publish_command(run: Optional[str], name: str, results: str, data: DataFiles, seed: int, iterations: int,
-                    threads: int) -> str:
-    """The command line of `scripts/publish_shapes.py` that publishes `run` as NAME."""
-    flags = "".join(f" --{field} {path}" for field, path in data._asdict().items() if path != getattr(DataFiles(), field))
-    flags += f" --results {results}" if os.path.normpath(results) != "results" else ""
-    flags += f" --seed {seed}" if seed != 0 else ""
-    flags += f" --iterations {iterations}" if iterations != 5 else ""
-    flags += f" --threads {threads}" if threads != 1 else ""
-    target = f"{run} {name}" if run is not None else f"--complete {name}"
-    return f".venv/bin/python scripts/publish_shapes.py {target}{flags}"
+         + "; last-iteration change to float32 draws: "
+         + " ".join(", ".join(f"{k} {v[-1]:+.1e}" for k, v in c.items()) for c in change))

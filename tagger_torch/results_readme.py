@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 
 from .errors import TaggerError
 from .files import write_text
-from .pretrained import PRETRAINED, known_names
+from .reproduce.plan import PAPER_TABLE1, SHIPPED
 
 # norm -> (model name in the paper, its Table 1a rows at T = 1..5)
 PAPER_1A = {
@@ -23,9 +23,12 @@ PAPER_1A = {
     "layer": ("Tagger* (LayerNorm)", {"denoising_cost": [".100", ".069", ".057", ".054", ".054"],
                                       "ami": [".70", ".90", ".95", ".96", ".97"]}),
 }
-PAPER_1B = {"RC": "0.61 ± 0.005", "batch": "0.79 ± 0.034", "layer": "0.97 ± 0.009"}
-ROWS = (("denoising cost", "denoising_cost", "{:.4f}"), ("AMI", "ami", "{:.3f}"), ("ARI", "ari", "{:.3f}"))
-CASE_FILES = ("test", "groups2", "shapes2", "shapes4", "single")
+PAPER_1B = {"RC": "0.61 ± 0.005", **PAPER_TABLE1}
+# norm -> the shipped model of Table 1 (the plan's runs whose cell is in "table1")
+TABLE1 = {run.cell.row: run for run in SHIPPED.values() if run.cell is not None and run.cell.table == "table1"}
+ROWS = (("denoising cost", "denoising_cost", "{:.4f}"), ("AMI", "ami", "{:.3f}"), ("ARI", "ari", "{:.3f}"),
+        ("class error %", "class_error", "{:.2f}"))
+TABLE1_NAMES = {run.name for run in TABLE1.values()}
 BEGIN, END = "<!-- table1:begin -->", "<!-- table1:end -->"
 
 
@@ -40,13 +43,13 @@ def collect(results: str) -> Dict[str, dict]:
     """name -> {"publish": publish.json, "test": test.json, ..., "fp16_change": ...} for every
     registered model published under `results` (paper order: BatchNorm first)."""
     found = {}
-    for name in sorted(PRETRAINED, key=lambda n: PRETRAINED[n].norm):
-        folder = os.path.join(results, PRETRAINED[name].folder)
+    for name in [run.name for norm, run in sorted(TABLE1.items())] + [n for n in SHIPPED if n not in TABLE1_NAMES]:
+        folder = os.path.join(results, name)
         publish = _read(os.path.join(folder, "publish.json"))
         if publish is None:
             continue
         entry = {"publish": publish, "fp16_change": _read(os.path.join(folder, "fp16_change.json"))}
-        entry.update({case: _read(os.path.join(folder, f"{case}.json")) for case in CASE_FILES})
+        entry.update({case.key: _read(os.path.join(folder, f"{case.key}.json")) for case in SHIPPED[name].scorings})
         found[name] = entry
     return found
 
@@ -58,13 +61,14 @@ def _cells(values: List[float], fmt: str) -> str:
 def table_1a(published: Dict[str, dict]) -> str:
     """Table 1a: the paper's rows and this project's, for both models (missing ones say so)."""
     lines = ["| test split, trained K = 4, T = 3 | T=1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|"]
-    for name in sorted(PRETRAINED, key=lambda n: PRETRAINED[n].norm):
-        title, paper = PAPER_1A[PRETRAINED[name].norm]
+    for norm, run in sorted(TABLE1.items()):
+        name = run.name
+        title, paper = PAPER_1A[norm]
         test = published.get(name, {}).get("test")
         for label, key, fmt in ROWS:
             if key in paper:
                 lines.append(f"| {title}, paper: {label} | " + " | ".join(paper[key]) + " |")
-            if test is not None:
+            if test is not None and key in test:
                 lines.append(f"| {title}, here (`{name}`): {label} | {_cells(test[key], fmt)} |")
         if test is None:
             lines.append(f"| {title}, here (`{name}`) | not published yet |  |  |  |  |")
@@ -96,7 +100,8 @@ def _padded(values: List[float], fmt: str, width: int = 5) -> str:
 def _fp16_change(change: dict, file_bytes: int) -> List[str]:
     """fp16_change.json beside the run's float32 weights: the differences per iteration."""
     out = ["", "| float16 storage (`fp16_change.json`), fp16 - fp32 | T=1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|"]
-    out += [f"| {label} | {_cells(change['fp16_minus_fp32'][key], '{:+.1e}')} |" for label, key, _ in ROWS]
+    out += [f"| {label} | {_cells(change['fp16_minus_fp32'][key], '{:+.1e}')} |" for label, key, _ in ROWS
+            if key in change["fp16_minus_fp32"]]
     w = change["weights"]
     return out + ["", f"The {w['n_parameters']:,} weights stored as float16 change by at most {w['max_abs_change']:.1e} "
                       f"(relative {w['max_rel_change_normal']:.1e} in float16's normal range); {w['n_became_zero']} "
@@ -111,7 +116,7 @@ def _fp16_checks_without_fp32(change: dict, file_bytes: int) -> List[str]:
            "|---|---|---|---|---|---|",
            f"| validation denoising cost after epoch {v['epoch']}: float16 recomputed - float32 logged | "
            f"{_padded(v['fp16_minus_fp32'], '{:+.1e}')} |"]
-    for label, key, _ in ROWS:
+    for label, key, _ in (row for row in ROWS if row[1] in r["fp16"]):
         largest = [max(abs(c[key][i]) for c in r["fp16_minus_draw"]) for i in range(len(r["fp16"][key]))]
         out.append(f"| test {label}: largest \\|float16 - float32 draw\\| of {n} | {_cells(largest, '{:.1e}')} |")
     return out + ["", f"The run's float32 weights are gone. The float16 weights recompute the validation cost that "
@@ -123,13 +128,15 @@ def _fp16_checks_without_fp32(change: dict, file_bytes: int) -> List[str]:
 
 def _model_sections(name: str, e: dict) -> List[str]:
     p, t = e["publish"], e["publish"]["training"]
-    test, change = e["test"], e["fp16_change"]
+    cases = SHIPPED[name].scorings
+    first, change = e[cases[0].key], e["fp16_change"]
     out = [f"### `{name}`: {p['description']}", ""]
     out += ["| case (results/" + name + "/...) | K | T=1 | 2 | 3 | 4 | 5 |", "|---|---|---|---|---|---|---|"]
-    for case in CASE_FILES:
-        r = e.get(case)
-        if r is not None:
-            out.append(f"| {r['description']} (`{case}.json`), AMI | {r['groups']} | {_cells(r['ami'], '{:.3f}')} |")
+    for case in cases:
+        r = e.get(case.key)
+        for label, key, fmt in ROWS[1:]:
+            if r is not None and key in r and key != "ari":
+                out.append(f"| {r['description']} (`{case.key}.json`), {label} | {r['groups']} | {_cells(r[key], fmt)} |")
     if change is not None and "fp16_minus_fp32" in change:
         out += _fp16_change(change, p["params"]["bytes"])
     elif change is not None:
@@ -140,19 +147,20 @@ def _model_sections(name: str, e: dict) -> List[str]:
                 f"training, {t['valid_time_s'] / 3600:.1f} h validation; median {t['samples_per_s_median']} images/s), "
                 f"{t['precision']}{', compiled' if t['compiled'] else ''}{where}, seed {t['seed']}."
                 + (f" {p['note']}" if p.get("note") else "")]
-    out += ["(`single`: one true group per image, so an image's AMI is 1 when its shape lies in one group and 0 "
-            "otherwise, scikit-learn's rule for a single true cluster; the mean is the share of such images.)", ""]
-    out += [f"Scored on {test['cpu']} ({test.get('cpu_capability')}, {test['threads']} thread(s), load average "
-            f"{test['load_average']}), "
-            f"torch {test['torch']}, code {test['code']}; the test split took {test['seconds']:.0f} s.", ""]
+    if any(case.split == "single" for case in cases):
+        out += ["(`single`: one true group per image, so an image's AMI is 1 when its shape lies in one group and 0 "
+                "otherwise, scikit-learn's rule for a single true cluster; the mean is the share of such images.)"]
+    out += ["", f"Scored on {first['cpu']} ({first.get('cpu_capability')}, {first['threads']} thread(s), load average "
+                f"{first['load_average']}), torch {first['torch']}, code {first['code']}; the {first['split']} split "
+                f"took {first['seconds']:.0f} s.", ""]
+    panels = "; ".join(f"{case.panel}: example 0 of the {case.description[3:]}" for case in cases if case.panel)
     out += [f"![{name}: Figure 4]({name}/figure4.png)", "",
-            f"`{name}/figure4.png`: rows 1-7 the test examples 0-6 (K = {test['trained_groups']}); A: test example 0 "
-            "scored with K = 2 groups; B: example 0 of the 2-shape test set; C: example 0 of the 4-shape test set "
-            f"(the model saw only 3-shape images). Clean input, T = {test['iterations']}; columns: the input, the "
+            f"`{name}/figure4.png`: rows 1-7 the {first['split']} examples 0-6 (K = {first['trained_groups']})"
+            + (f"; {panels}" if panels else "") + f". Clean input, T = {first['iterations']}; columns: the input, the "
             "reconstruction coloured by group after each iteration (with the example's AMI), the final masks, the true "
             f"grouping. Training curves: `{name}/curves.png`.", ""]
     out += ["Commands:", "", "```sh", f"{p['command']}   # all of results/{name}/"]
-    out += [f"{e[case]['command']}   # {case}.json" for case in CASE_FILES if e.get(case) is not None]
+    out += [f"{e[case.key]['command']}   # {case.key}.json" for case in cases if e.get(case.key) is not None]
     out += ["```", ""]
     return out
 
@@ -160,7 +168,8 @@ def _model_sections(name: str, e: dict) -> List[str]:
 def results_readme(published: Dict[str, dict]) -> str:
     """The text of results/README.md."""
     lines = ["# Table 1 on Shapes, reproduced", "",
-             "Written by `scripts/publish_shapes.py` from the finished training runs (rerun it; do not edit by hand). "
+             "Written by `tagger-torch reproduce publish NAME` from the finished training runs (rerun it; do not edit by "
+             "hand). "
              "Each folder is a shipped model: `config.json`, `params-fp16.npz` (the final parameters stored as "
              "float16), `metrics.jsonl`, `curves.png`, the evaluations (`test.json`, `groups2.json`, `shapes2.json`, "
              "`shapes4.json`, `single.json`, `fp16_change.json`), `figure4.png` and `publish.json`. Every score is "
@@ -171,15 +180,15 @@ def results_readme(published: Dict[str, dict]) -> str:
              ""]
     lines += [f"**Not final:** {line} (a dry run: not to be committed)." for line in _unfinished(published)]
     if not published:
-        lines += [f"No model is published yet ({known_names()}: `scripts/publish_shapes.py RUN_DIR NAME`).", ""]
+        lines += [f"No model is published yet ({', '.join(SHIPPED)}: `tagger-torch reproduce run NAME`).", ""]
         return "\n".join(lines) + "\n"
     lines += ["", "## Table 1a", "",
               "The paper: its Table 1 (several runs). Here: one run per model (seed 10), noise seed 0, the test split's "
               "10 000 images.", "", table_1a(published), "",
               "## Table 1b: AMI at T = 5", "", "| model | paper | here |", "|---|---|---|",
               f"| RC | {PAPER_1B['RC']} | not run here |"]
-    for name in sorted(PRETRAINED, key=lambda n: PRETRAINED[n].norm):
-        norm = PRETRAINED[name].norm
+    for norm, run in sorted(TABLE1.items()):
+        name = run.name
         test = published.get(name, {}).get("test")
         here = f"{test['ami'][-1]:.3f} (`{name}`, one seed)" if test else "not published yet"
         lines.append(f"| {PAPER_1A[norm][0]} | {PAPER_1B[norm]} | {here} |")

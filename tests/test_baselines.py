@@ -124,7 +124,7 @@ def test_stop_and_resume_equal_an_uninterrupted_run(tmp_path, labelled_h5, model
 
 
 def test_presets_carry_the_papers_sizes():
-    sizes = {name: get_preset(name) for name, p in PRESETS.items() if isinstance(p, dict)}
+    sizes = {name: get_preset(name) for name, p in PRESETS.items() if isinstance(p, dict) and name.startswith("freq20")}
     assert len(sizes) == 12
     assert sizes["freq20-1mnist-fc-mlp"].hidden == (2000, 2000, 2000)
     assert sizes["freq20-2mnist-fc-mlp-1k"].hidden == (1000, 1000)
@@ -135,6 +135,23 @@ def test_presets_carry_the_papers_sizes():
     for name, config in sizes.items():
         assert config.labeled_samples == (1000 if name.endswith("-1k") else None) and config.seed == 1
         assert config.objects_per_sample == int(name[len("freq20-")])
+
+
+def test_ladder_presets_carry_rasmus_et_al_settings_by_label_count():
+    """CuriousAI/ladder's README: 1000 labels 2000,20,0.1,... with noise 0.2; all labels 1000,1,0.01,...
+    with noise 0.3; 150 epochs at lr 0.002, decaying linearly to 0 from epoch 100.5 (lrate_decay 0.67)."""
+    few, every = get_preset("freq20-2mnist-fc-ladder-1k"), get_preset("freq20-1mnist-fc-ladder")
+    assert few.denoising_weights == (2000, 20, 0.1, 0.1, 0.1, 0.1, 0.1) and few.noise_std == 0.2
+    assert every.denoising_weights == (1000, 1, 0.01, 0.01, 0.01, 0.01, 0.01) and every.noise_std == 0.3
+    mnist = get_preset("mnist-fc-ladder-1k")
+    assert mnist.encoder_proj == (784, 1000, 500, 250, 250, 250, 10) and mnist.denoising_weights == few.denoising_weights
+    for config in (few, every, mnist):
+        assert (config.num_epochs, config.lr, config.lrate_decay) == (150, 0.002, 0.67)
+        lrs = [config.lr_at(epoch) for epoch in range(150)]
+        assert lrs[:101] == [0.002] * 101  # epochs 1..101 (0-based 0..100): the constant rate
+        assert lrs[101] == pytest.approx(0.002 * 49 / 49.5) and lrs[149] == pytest.approx(0.002 / 49.5)
+        assert all(a > b for a, b in zip(lrs[100:], lrs[101:]))
+    assert get_preset("freq20-2mnist-convnet").lr_at(99) == get_preset("freq20-2mnist-convnet").lr  # constant
 
 
 def test_models_build_and_reload_by_name(tmp_path, freq20_h5):

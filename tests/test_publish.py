@@ -1,6 +1,6 @@
-"""Publishing a run as results/NAME/ (scripts/publish_shapes.py, tagger_torch.publish), the results
-README, `--pretrained NAME` and float16 parameter files everywhere parameters are read."""
-import importlib.util
+"""Publishing a run as results/NAME/ (`reproduce publish`, tagger_torch.publish), the results README,
+`--pretrained NAME` and float16 parameter files everywhere parameters are read."""
+import dataclasses
 import json
 import os
 import shutil
@@ -19,13 +19,35 @@ from tagger_torch.errors import TaggerError
 from tagger_torch.files import read_npz, save_npz
 from tagger_torch.model import Tagger
 from tagger_torch.float16 import rounding_preimage, to_float16
-from tagger_torch.publish import CASES, ROUNDING_DRAWS, DataFiles, params_digest, publish_run, recompute_validation
+from tagger_torch.publish import ROUNDING_DRAWS, PublishSettings, params_digest, publish_run, recompute_validation
+from tagger_torch.reproduce.plan import PAPER
 from tagger_torch.training.rundir import read_metrics
-from tagger_torch.results_readme import BEGIN, END, collect, update_readme_section
-from tiny import invoke
+from tagger_torch.results_readme import BEGIN, END, collect, update_readme_section, write_results_readme
+from tiny import TINY, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "publish_shapes.py")
+# the plan's shapes-bn with the tiny config of `trained_run` (1 epoch): its scorings are Table 1's cases
+TINY_BN = dataclasses.replace(PAPER.run("shapes-bn"), changes={**TINY, "num_epochs": 1}, epochs=1)
+CASES = {case.key: case for case in TINY_BN.scorings}
+
+
+def plan_file(tmp_path, data):
+    """A plan JSON holding TINY_BN, and the data folder of `data` (reproduce's --plan and --data-dir)."""
+    folder = os.path.dirname(data["shapes"])
+    runs = [{**{f.name: getattr(TINY_BN, f.name) for f in dataclasses.fields(TINY_BN)},
+             "cases": [dataclasses.asdict(case) for case in TINY_BN.scorings], "cell": dataclasses.asdict(TINY_BN.cell)}]
+    plan = {"data": {key: {"make": ["shapes"], "file": os.path.basename(path)} for key, path in data.items()},
+            "runs": runs}
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return str(path), folder
+
+
+def reproduce_publish(tmp_path, data, results, *more):
+    """`tagger-torch reproduce publish shapes-bn` with TINY_BN's plan and no run directory."""
+    plan, folder = plan_file(tmp_path, data)
+    return invoke("reproduce", "publish", "shapes-bn", "--plan", plan, "--runs-dir", tmp_path / "no-runs",
+                  "--data-dir", folder, "--results", results, "--readme", "", *more)
 
 
 def small_shapes(path, n_shapes):
@@ -36,8 +58,11 @@ def small_shapes(path, n_shapes):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, small_shapes_h5):
+    """The plan's Shapes data sets -> small files, in one folder."""
     root = tmp_path_factory.mktemp("shapes-n")
-    return DataFiles(small_shapes_h5, small_shapes(root / "s2.h5", 2), small_shapes(root / "s4.h5", 4))
+    shutil.copyfile(small_shapes_h5, root / "s.h5")
+    return {"shapes": str(root / "s.h5"), "shapes-2shapes": small_shapes(root / "s2.h5", 2),
+            "shapes-4shapes": small_shapes(root / "s4.h5", 4)}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +70,7 @@ def published(tmp_path_factory, trained_run, data):
     """trained_run (a tiny BatchNorm Tagger, 1 of 1 epochs) published as shapes-bn; (results, log)."""
     results = str(tmp_path_factory.mktemp("results"))
     log = []
-    publish_run(trained_run, "shapes-bn", results, data, note="A tiny test run.", echo=log.append)
+    publish_run(trained_run, TINY_BN, results, data, PublishSettings(note="A tiny test run."), echo=log.append)
     return results, log
 
 
@@ -77,7 +102,7 @@ def test_published_files(published, trained_run, data):
             r = json.load(f)
         assert (r["split"], r["iterations"], r["seed"], r["params_digest"]) == (spec.split, 5, 0, params_digest(params))
         assert r["groups"] == (spec.groups or 3) and r["threads"] == 1 and r["params_file"] == "params-fp16.npz"
-        assert r["hdf5"] == getattr(data, spec.data) and len(r["data_sha256"]) == 64
+        assert r["hdf5"] == data[spec.data] and len(r["data_sha256"]) == 64
         assert all(len(r[k]) == 5 and np.all(np.isfinite(r[k])) for k in ("denoising_cost", "ami", "ari"))
         assert r["command"].startswith("OMP_NUM_THREADS=1 tagger-torch evaluate --pretrained shapes-bn ")
         assert r["n_examples"] == 100 and r["batch_size"] == 50
@@ -92,8 +117,8 @@ def test_published_files(published, trained_run, data):
         facts = json.load(f)
     assert facts["training"]["epochs"] == facts["training"]["num_epochs"] == 1 and facts["training"]["finished"]
     assert facts["note"] == "A tiny test run." and facts["params_digest"] == test["params_digest"]
-    assert "scripts/publish_shapes.py" in facts["command"]
-    assert any("AMI at T=5" in line for line in log)
+    assert facts["command"] == "tagger-torch reproduce publish shapes-bn"
+    assert any("ami at T=5" in line for line in log)
 
 
 def test_publishing_again_keeps_every_file(published, trained_run, data):
@@ -101,7 +126,7 @@ def test_publishing_again_keeps_every_file(published, trained_run, data):
     folder = os.path.join(results, "shapes-bn")
     before = {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)}
     log = []
-    publish_run(trained_run, "shapes-bn", results, data, echo=log.append)  # no --note: the first one stays
+    publish_run(trained_run, TINY_BN, results, data, echo=log.append)  # no note: the first one stays
     after = {name: open(os.path.join(folder, name), "rb").read() for name in os.listdir(folder)}
     assert before == after
     assert sum("unchanged" in line for line in log) == len(CASES) + 2  # the cases, fp16_change, the weights
@@ -109,9 +134,7 @@ def test_publishing_again_keeps_every_file(published, trained_run, data):
 
 def test_results_readme(published, tmp_path):
     results, _ = published
-    script = load_script()
-    result = CliRunner().invoke(script.main, ["--readme-only", "--results", results])
-    assert result.exit_code == 0, result.output
+    write_results_readme(results)
     with open(os.path.join(results, "README.md")) as f:
         text = f.read()
     assert "Tagger (BatchNorm), paper: AMI | .58 | .73 | .77 | .79 | .79 |" in text
@@ -151,16 +174,15 @@ def test_recompute_validation_reproduces_the_training_log(trained_run, small_sha
 
 
 def test_complete_a_published_model_whose_run_is_gone(published, data, tmp_path):
-    """--complete: the missing files from results/NAME's own; fp16_change.json without float32 weights."""
+    """`reproduce publish` without the run directory: the missing files from results/NAME's own;
+    fp16_change.json without float32 weights."""
     results = tmp_path / "results"
     shutil.copytree(published[0], results)
     folder = results / "shapes-bn"
     for name in ("fp16_change.json", "publish.json", "figure4.png", "single.json"):
         (folder / name).unlink()
     test_bytes = (folder / "test.json").read_bytes()
-    result = CliRunner().invoke(load_script().main, ["--complete", "shapes-bn", "--results", str(results),
-                                                     "--shapes", data.shapes, "--shapes2", data.shapes2,
-                                                     "--shapes4", data.shapes4, "--note", "Run gone."])
+    result = reproduce_publish(tmp_path, data, results, "--note", "Run gone.")
     assert result.exit_code == 0, result.output
     assert "test.json: unchanged" in result.output and "single.json: single split" in result.output
     assert (folder / "test.json").read_bytes() == test_bytes and (folder / "figure4.png").read_bytes()[:8] == PNG
@@ -174,37 +196,29 @@ def test_complete_a_published_model_whose_run_is_gone(published, data, tmp_path)
     assert len(draws["draws"]) == ROUNDING_DRAWS and draws["fp16"]["ami"] == test["ami"]
     np.testing.assert_allclose(draws["fp16_minus_draw"][0]["ami"], np.subtract(test["ami"], draws["draws"][0]["ami"]))
     facts = json.loads((folder / "publish.json").read_text())
-    assert facts["run"] is None and facts["note"] == "Run gone." and "--complete shapes-bn" in facts["command"]
+    assert facts["run"] is None and facts["note"] == "Run gone." and facts["command"].endswith("publish shapes-bn")
     assert facts["training"]["precision"] == last["precision"] and facts["training"]["finished"]
     text = (results / "README.md").read_text()
     assert "no float32 weights" in text and "validation denoising cost after epoch 1" in text
     log = []
-    publish_run(None, "shapes-bn", str(results), data, echo=log.append)
+    publish_run(None, TINY_BN, str(results), data, echo=log.append)
     assert sum("unchanged" in line for line in log) == len(CASES) + 1  # the cases and fp16_change
     with pytest.raises(TaggerError, match="there is no published shapes-ln to complete"):
-        publish_run(None, "shapes-ln", str(results), data)
-    result = CliRunner().invoke(load_script().main, ["--complete", "shapes-bn", "some-run", "--results", str(results)])
-    assert result.exit_code == 2 and "--complete NAME takes no RUN_DIR" in result.output
+        publish_run(None, dataclasses.replace(TINY_BN, name="shapes-ln"), str(results), data)
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("publish_shapes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_publish_refuses_unfinished_runs_and_swapped_names(trained_run, data, tmp_path):
-    with pytest.raises(TaggerError, match="is the layer-norm model"):
-        publish_run(trained_run, "shapes-ln", str(tmp_path), data)
+def test_publish_refuses_unfinished_runs_and_other_configs(trained_run, data, tmp_path):
+    with pytest.raises(TaggerError, match="is not a run of the plan's shapes-ln: its config differs in "):
+        publish_run(trained_run, PAPER.run("shapes-ln"), str(tmp_path), data)
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "num_epochs": 3}))
+    unfinished = dataclasses.replace(TINY_BN, epochs=3)
     with pytest.raises(TaggerError, match="has finished 1 of 3 epochs"):
-        publish_run(str(run), "shapes-bn", str(tmp_path / "results"), data)
-    result = CliRunner().invoke(load_script().main, [str(run), "shapes-xx", "--results", str(tmp_path)])
-    assert result.exit_code == 2 and "shapes-xx" in result.output
+        publish_run(str(run), unfinished, str(tmp_path / "results"), data)
+    result = invoke("reproduce", "publish", "shapes-xx", "--results", tmp_path)
+    assert result.exit_code == 2 and "unknown run 'shapes-xx'" in result.stderr
 
 
 def test_evaluate_pretrained_reproduces_the_published_scores(results_env, small_shapes_h5, tmp_path):
@@ -237,7 +251,7 @@ def test_visualize_and_train_from_pretrained(results_env, small_shapes_h5, tmp_p
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--pretrained", "shapes-xx"], "unknown pretrained model 'shapes-xx' (known: shapes-ln, shapes-bn)"),
+    (["--pretrained", "shapes-xx"], "unknown pretrained model 'shapes-xx' (known: freq20-2mnist-tagger-stage1, "),
     (["--pretrained", "shapes-ln"], "pretrained model 'shapes-ln' is not shipped yet: no config.json"),
     (["--pretrained", "shapes-bn", "--run", "x"], "give --pretrained NAME alone"),
 ])

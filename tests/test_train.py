@@ -86,6 +86,22 @@ def test_stop_and_resume_equal_an_uninterrupted_run(tmp_path, small_shapes_h5, t
     assert metrics_of(tmp_path / "whole") == metrics_of(parts)
 
 
+def test_lr_schedule_runs_through_a_resume(tmp_path, small_shapes_h5, tiny_config):
+    """lrate_decay: constant for the first 1.02 epochs of 3, then the third epoch at (3 - 2) / (3 - 1.02)
+    of lr; a run stopped mid-epoch 3 and resumed continues the schedule exactly."""
+    config = tiny_config.replace(num_epochs=3, lrate_decay=0.34)
+    run_training(config, small_shapes_h5, str(tmp_path / "whole"), CPU, echo=lambda s: None)
+    lrs = [row["lr"] for row in metrics_of(tmp_path / "whole")]
+    assert lrs[:2] == [config.lr] * 2 and lrs[2] == pytest.approx(config.lr / 1.98)
+    parts = str(tmp_path / "parts")
+    run_training(config, small_shapes_h5, parts, CPU, max_steps=15, echo=lambda s: None)  # 3 steps into epoch 3
+    run_training(config, small_shapes_h5, parts, CPU, resume=True, echo=lambda s: None)
+    assert_same_params(params_of(tmp_path / "whole"), params_of(parts))
+    constant = str(tmp_path / "constant")
+    run_training(config.replace(lrate_decay=1.0), small_shapes_h5, constant, CPU, echo=lambda s: None)
+    assert not np.array_equal(params_of(constant)["W"], params_of(parts)["W"])
+
+
 def test_epochs_is_the_runs_total_when_resuming(tmp_path, small_shapes_h5, tiny_config):
     one = tiny_config.replace(num_epochs=1)
     run = str(tmp_path / "run")

@@ -33,7 +33,7 @@ class ClassifierConfig(RunConfig):
     """A digit classifier trained on labels (the baselines of Table 2); not a model type by itself."""
 
     in_dim: Tuple[int, ...] = (1, 28, 28)  # one Freq20 image
-    lr: float = 0.001  # Adam (BlocksAdam) learning rate, constant
+    lr: float = 0.001  # Adam (BlocksAdam) learning rate
     objects_per_sample: int = 1  # digits per image: 1 (TextureMNIST1) or 2 (TextureMNIST2)
     n_classes: int = 10  # output units: the ten digits
 

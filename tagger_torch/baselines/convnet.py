@@ -35,7 +35,7 @@ class ConvNetConfig(ClassifierConfig):
 
     model: str = "convnet"  # registry name
     channels: Tuple[int, ...] = (96, 192)  # widths of the first three and of the next five convolutions
-    num_epochs: int = 100  # the most epochs of a run (scripts/table2.sh stops where validation flattens)
+    num_epochs: int = 100  # the most epochs of a run (`reproduce` may stop earlier, reproduce/plan.py)
 
     def _validate(self) -> None:
         super()._validate()

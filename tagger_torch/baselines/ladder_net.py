@@ -39,10 +39,11 @@ class LadderNetConfig(ClassifierConfig):
     model: str = "fc-ladder"  # registry name
     hidden: Tuple[int, ...] = (3000, 2000, 1000, 500, 250)  # hidden layer sizes (the paper's), bottom to top
     noise_std: float = 0.3  # std of the Gaussian noise on the input and every layer (Rasmus et al.'s MNIST)
-    # lambda_l of the denoising cost of layer l = 0 (input) .. L (softmax top): Rasmus et al.'s MNIST choice
+    # lambda_l of the denoising cost of layer l = 0 (input) .. L (softmax top): Rasmus et al.'s choice for
+    # 100 MNIST labels; the presets set their choices for 1000 and for all labels (config._LADDER_*)
     denoising_weights: Tuple[float, ...] = (1000, 10, 0.1, 0.1, 0.1, 0.1, 0.1)
-    lr: float = 0.002  # Adam learning rate (Rasmus et al.'s starting rate), constant
-    num_epochs: int = 100  # the most epochs of a run (scripts/table2.sh stops where validation flattens)
+    lr: float = 0.002  # Adam learning rate (Rasmus et al.'s starting rate; `lrate_decay` schedules it)
+    num_epochs: int = 100  # epochs of a run
 
     @property
     def training_streams(self) -> Tuple[str, ...]:

@@ -23,7 +23,7 @@ class MLPConfig(ClassifierConfig):
 
     model: str = "fc-mlp"  # registry name
     hidden: Tuple[int, ...] = (2000, 2000, 2000)  # units of the hidden layers, bottom to top
-    num_epochs: int = 100  # the most epochs of a run (scripts/table2.sh stops where validation flattens)
+    num_epochs: int = 100  # the most epochs of a run (`reproduce` may stop earlier, reproduce/plan.py)
 
     def _validate(self) -> None:
         super()._validate()

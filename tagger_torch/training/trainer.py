@@ -2,8 +2,8 @@
 
 The Trainer knows no model: it builds `config.model` through the registry (tagger_torch.models),
 feeds it the batches of `streams.Streams`, and asks it for its cost (`batch_cost`), its validation
-scores (`evaluate`) and its FLOP count. Per epoch: steps with the release's Adam (`BlocksAdam`,
-constant lr), then the validation split's scores, then the metrics line, params.npz, the checkpoint
+scores (`evaluate`) and its FLOP count. Per epoch: steps with the release's Adam (`BlocksAdam`, at
+the config's `lr_at(epoch)`), then the validation split's scores, then the metrics line, params.npz, the checkpoint
 and the curves. Determinism: every draw comes from generators seeded by `seed`: the weights (the
 model's own init), the data order (streams.py), the noise of training (one torch.Generator, saved in
 the checkpoint) and of validation (a torch.Generator per epoch). So a run stopped at any step
@@ -177,6 +177,9 @@ class Trainer:
 
     def train_epoch(self, should_stop: Callable[[], bool], progress: bool) -> bool:
         """Steps until the epoch ends (True) or should_stop() says so after a step (False)."""
+        if self.step == 0:  # mid-epoch, the checkpoint's optimizer state holds the epoch's lr
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr_at(self.epoch)
         if self.order is None:
             self.order = self.streams.epoch_order(self.epoch)
         self.streams.start_epoch(self.epoch, self.order)
@@ -218,6 +221,7 @@ class Trainer:
         row = {"epoch": self.epoch + 1, "steps": (self.epoch + 1) * self.steps_per_epoch,
                "train_cost": train.pop("cost")}
         row.update({f"train_{key}": value for key, value in train.items()})
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
         row.update(precision=self.precision, compiled=self.compile, world_size=self.world)
@@ -234,8 +238,10 @@ class Trainer:
             plot_curves(self.history, os.path.join(self.out, CURVES))
         return row
 
-    def run(self, max_steps: Optional[int] = None, progress: Optional[bool] = None) -> dict:
+    def run(self, max_steps: Optional[int] = None, progress: Optional[bool] = None,
+            done: Optional[Callable[[list], bool]] = None) -> dict:
         """Train up to config.num_epochs; SIGINT/SIGTERM (or max_steps steps of this call) save and stop.
+        done(metrics rows) -> True ends training after an epoch, before num_epochs (an early stop rule).
 
         Returns {"epochs_done", "stopped", "signal", "last": the last metrics row or None}.
         """
@@ -253,6 +259,8 @@ class Trainer:
             while self.epoch < config.num_epochs:
                 if self.train_epoch(should_stop, progress):
                     self.echo(format_epoch(self.end_epoch(), config.num_epochs))
+                    if done is not None and done(self.history):
+                        return {"epochs_done": self.epoch, "stopped": False, "signal": None, "last": self.history[-1]}
                 else:
                     self.save_state()
                 if should_stop() and self.epoch < config.num_epochs:

@@ -1,0 +1,205 @@
+"""`tagger-torch reproduce run` and `publish`: the plan's runs trained (or resumed), scored and published.
+
+Each run trains in RUNS_DIR/NAME with the Trainer (a checkpoint at every epoch's end and on
+SIGINT/SIGTERM; `kill -9` loses the epoch in progress), from its stage-1 run's parameters when it has
+one, until its protocol is done; then its scorings are computed and results/ is written: the shipped
+model (`publish.publish_run`), its Table-2 cell (`table2.write_result`), the READMEs. A run that
+stops (a signal) publishes its progress, and running the command again continues it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Callable, Iterable, List, Optional
+
+import torch
+
+from ..config import load_config
+from ..errors import TaggerError
+from ..evaluate import evaluate_model
+from ..files import write_text
+from ..publish import PublishSettings, publish_run
+from ..results_readme import collect as collect_table1, update_readme_section, write_results_readme
+from ..training.rundir import CHECKPOINT, CONFIG, load_model
+from ..training.trainer import Trainer
+from .plan import PAPER, Plan, PlannedRun
+from .state import PROGRESS, RunState, has_flattened, run_state
+from .table2 import update_readme_table2, write_progress, write_result, write_table2
+
+Echo = Callable[[str], None]
+
+
+class Places:
+    """Where the plan's files go: run directories, data files, results/, and the README with the tables."""
+
+    def __init__(self, runs_dir: str, data_dir: Optional[str], results: str, readme: Optional[str] = None,
+                 plan: Plan = PAPER):
+        self.plan = plan
+        self.runs_dir = os.path.expanduser(runs_dir)
+        self.data_dir = os.path.expanduser(data_dir) if data_dir else os.path.join(self.runs_dir, "data")
+        self.results = results
+        self.readme = readme
+
+    def data(self, name: str) -> str:
+        return os.path.join(self.data_dir, self.plan.data[name][1])
+
+    def data_files(self) -> dict:
+        return {name: self.data(name) for name in self.plan.data}
+
+    def state(self, run: PlannedRun) -> RunState:
+        return run_state(run, self.runs_dir, self.results)
+
+    def check_runs_dir(self) -> None:
+        """TaggerError unless RUNS_DIR is (or can be made) a writable folder."""
+        if os.path.exists(self.runs_dir) and not os.path.isdir(self.runs_dir):
+            raise TaggerError(f"--runs-dir {self.runs_dir} is a file, not a folder")
+        try:
+            os.makedirs(self.runs_dir, exist_ok=True)
+            probe = os.path.join(self.runs_dir, ".write-test")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as e:
+            raise TaggerError(f"cannot write to --runs-dir {self.runs_dir}: {e.strerror or e}") from None
+
+
+def selected(names: Iterable[str], plan: Plan) -> List[PlannedRun]:
+    """The named runs (all when none), in the plan's order; TaggerError for an unknown name."""
+    names = list(names)
+    for name in names:
+        plan.run(name)
+    return [run for run in plan.runs if not names or run.name in names]
+
+
+def make_data(places: Places, name: str, echo: Echo) -> str:
+    """The data file of the plan's data set `name`, generated with `make-dataset` when missing."""
+    path = places.data(name)
+    if not os.path.isfile(path):
+        args = [sys.executable, "-m", "tagger_torch", "make-dataset", *places.plan.data[name][0], "--out", path]
+        echo(f"making {path}: tagger-torch {' '.join(args[3:])}")
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise TaggerError(f"making {path} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
+    return path
+
+
+def check_stage1(run: PlannedRun, places: Places) -> Optional[RunState]:
+    """The state of the run `run` starts from; TaggerError when it is missing or unfinished."""
+    if run.after is None:
+        return None
+    before = places.state(places.plan.run(run.after))
+    if not before.finished or not os.path.isdir(before.directory):
+        where = "has no run directory" if not before.rows else f"has {before.epochs} of {before.run.epochs} epochs"
+        raise TaggerError(f"{run.name} starts from {run.after}, which {where} in {places.runs_dir}; "
+                          f"run it first: tagger-torch reproduce run {run.after}")
+    return before
+
+
+def train(run: PlannedRun, places: Places, device: torch.device, precision: str, echo: Echo,
+          progress: Optional[bool]) -> dict:
+    """Train (or resume) `run` until its protocol is done or a signal stops it; `Trainer.run`'s result."""
+    config, state = run.config(), places.state(run)
+    hdf5 = make_data(places, run.data, echo)
+    if os.path.isfile(os.path.join(state.directory, CHECKPOINT)):
+        saved = load_config(os.path.join(state.directory, CONFIG)).to_dict()
+        changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
+        if changed:
+            raise TaggerError(f"{state.directory} holds a run whose config differs from the plan's {run.name} in "
+                              f"{', '.join(changed)}; move it away to start the plan's run")
+        echo(f"{run.name}: resuming at epoch {state.epochs + 1} of {run.epochs}")
+        trainer = Trainer(config, hdf5, state.directory, device, resume=True, precision="auto", echo=echo)
+    else:
+        stage1 = check_stage1(run, places)
+        echo(f"{run.name}: training {run.epochs} epochs into {state.directory}")
+        trainer = Trainer(config, hdf5, state.directory, device, precision=precision, echo=echo,
+                          load_from=None if stage1 is None else stage1.directory)
+    done = None if run.flattened is None else (lambda rows: has_flattened(rows, run.flattened))
+    return trainer.run(progress=progress, done=done)
+
+
+def score(run: PlannedRun, places: Places, echo: Echo, progress: bool) -> dict:
+    """RUNS_DIR/NAME/<case>.json for each scoring of a finished run (kept while params.npz is older)."""
+    state = places.state(run)
+    params = os.path.join(state.directory, "params.npz")
+    scored = {}
+    for case in run.scorings:
+        path = os.path.join(state.directory, f"{case.key}.json")
+        if os.path.isfile(path) and os.path.getmtime(path) >= os.path.getmtime(params):
+            with open(path, encoding="utf-8") as f:
+                scored[case.key] = json.load(f)
+            continue
+        echo(f"{run.name}: scoring {case.description} ...")
+        _, model = load_model(run=state.directory)
+        scored[case.key] = evaluate_model(model, make_data(places, case.data, echo), case.split, seed=0,
+                                          progress=progress, n_groups=case.groups, n_iterations=run.iterations)
+        write_text(path, json.dumps(scored[case.key], indent=2) + "\n")
+    return scored
+
+
+def publish(run: PlannedRun, places: Places, settings: PublishSettings, echo: Echo) -> None:
+    """results/ for `run`: its progress while unfinished; once finished its shipped model, its cell, the
+    READMEs (results/README.md, results/table2/README.md and the README's sections)."""
+    state = places.state(run)
+    if not state.finished:
+        if not state.rows:
+            raise TaggerError(f"{run.name} has not trained an epoch in {places.runs_dir}: nothing to publish")
+        echo(f"{run.name}: {state.epochs} of {run.epochs} epochs; progress in "
+             f"{write_progress(places.results, state)}")
+    else:
+        directory = state.directory if os.path.isdir(state.directory) else None
+        if run.ship:
+            for case in run.scorings:
+                make_data(places, case.data, echo)
+            publish_run(directory, run, places.results, places.data_files(), settings, echo)
+        if run.cell is not None and run.cell.table != "table1":
+            if directory is None:
+                raise TaggerError(f"{run.name}'s run directory {state.directory} is gone: its cell stays as published")
+            first = run.scorings[0].key
+            test = (_read(os.path.join(places.results, run.name, f"{first}.json")) if run.ship
+                    else score(run, places, echo, settings.progress)[first])
+            stage1 = None if run.after is None else places.state(places.plan.run(run.after))
+            echo(f"{run.name}: test class error {test['class_error'][-1]:.2f} % (paper {run.cell.paper}); "
+                 f"{write_result(places.results, state, test, stage1)}")
+        progress_dir = os.path.join(places.results, PROGRESS, run.name)
+        for file in ("progress.json", "curves.png"):
+            if os.path.isfile(os.path.join(progress_dir, file)):
+                os.remove(os.path.join(progress_dir, file))
+    write_readmes(places, echo)
+
+
+def write_readmes(places: Places, echo: Echo) -> None:
+    echo(f"wrote {write_results_readme(places.results)} and {write_table2(places.results)}")
+    if places.readme is not None:
+        update_readme_section(places.readme, collect_table1(places.results))
+        if update_readme_table2(places.readme, places.results):
+            echo(f"updated the Table 1 and Table 2 sections of {places.readme}")
+
+
+def _read(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def run_plan(names: Iterable[str], places: Places, device: torch.device, precision: str, settings: PublishSettings,
+             echo: Echo, progress: Optional[bool] = None) -> int:
+    """Train, score and publish the named runs (all: the whole plan) in the plan's order; stops at the
+    first run a signal interrupts. Returns the exit status (128 + the signal's number after a signal)."""
+    runs = selected(names, places.plan)
+    places.check_runs_dir()
+    for run in runs:  # named runs whose stage 1 is not among them fail before any work
+        if run.after is not None and run.after not in {r.name for r in runs}:
+            check_stage1(run, places)
+    for run in runs:
+        state = places.state(run)
+        if state.stage == "published":
+            echo(f"{run.name}: published ({state.epochs} epochs)")
+            continue
+        if not state.finished:
+            result = train(run, places, device, precision, echo, progress)
+            if result["stopped"]:
+                publish(run, places, settings, echo)
+                return 128 + result["signal"] if result["signal"] else 0
+        publish(run, places, settings, echo)
+    return 0

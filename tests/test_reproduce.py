@@ -1,0 +1,168 @@
+"""`tagger-torch reproduce`: a tiny plan (stage 1, then stage 2 from it, shipped) runs, is killed
+(SIGKILL, SIGTERM), resumes to the same parameters, publishes, and `status` reports it; the paper's
+plan is consistent; bad input gets one line and exit 2."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tagger_torch.files import read_npz
+from tagger_torch.reproduce.plan import PAPER, PAPER_TABLE2, TABLE2_COLUMNS, column
+from tagger_torch.reproduce.state import has_flattened
+from tagger_torch.reproduce.plan import Flattened
+from tiny import invoke
+
+TINY_MODEL = {"encoder_proj": [60, 30, 12], "n_groups": 3, "batch_size": 50, "valid_batch_size": 50, "seed": 3}
+PLAN = {
+    "data": {"tiny": {"make": ["shapes", "--n-train", "1500", "--n-valid", "100", "--n-test", "100",
+                               "--n-single", "10"], "file": "tiny.h5"}},
+    "runs": [
+        {"name": "tiny-stage1", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 3, "changes": TINY_MODEL},
+        {"name": "tiny-stage2", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 2, "after": "tiny-stage1",
+         "changes": {**TINY_MODEL, "lr": 0.001}, "ship": True, "iterations": 3, "description": "a tiny model"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    """(plan.json, a data folder holding its data file) shared by every run of this module."""
+    root = tmp_path_factory.mktemp("plan")
+    path = root / "plan.json"
+    path.write_text(json.dumps(PLAN))
+    data = root / "data"
+    result = invoke("make-dataset", "shapes", "--n-train", 1500, "--n-valid", 100, "--n-test", 100, "--n-single", 10,
+                    "--out", data / "tiny.h5")
+    assert result.exit_code == 0, result.output
+    return str(path), str(data)
+
+
+def command(verb, plan, root, *more):
+    return [sys.executable, "-m", "tagger_torch", "reproduce", verb, *more, "--plan", plan[0], "--data-dir", plan[1],
+            "--runs-dir", str(root / "runs"), "--results", str(root / "results"), "--readme", ""]
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: the same floats in every process
+
+
+def reproduce(verb, plan, root, *more):
+    return subprocess.run(command(verb, plan, root, *more), capture_output=True, text=True, env=ENV, timeout=600)
+
+
+def interrupted(plan, root, signum):
+    """`reproduce run` stopped by `signum` once stage 1 has written its first checkpoint."""
+    process = subprocess.Popen(command("run", plan, root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=ENV)
+    checkpoint = root / "runs" / "tiny-stage1" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert not (root / "results" / "tiny-stage2" / "publish.json").exists(), "the plan finished before the signal"
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=300)
+    return process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(plan, tmp_path_factory):
+    root = tmp_path_factory.mktemp("whole")
+    done = reproduce("run", plan, root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root, done.stdout
+
+
+def same_params(a, b):
+    for stage in ("tiny-stage1", "tiny-stage2"):
+        pa, pb = read_npz(str(a / "runs" / stage / "params.npz")), read_npz(str(b / "runs" / stage / "params.npz"))
+        assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa), stage
+
+
+def test_the_plan_trains_each_stage_and_publishes(uninterrupted):
+    root, output = uninterrupted
+    assert "loaded" in output and "tiny-stage1" in output  # stage 2 starts from stage 1's parameters
+    folder = root / "results" / "tiny-stage2"
+    assert {"params-fp16.npz", "config.json", "test.json", "publish.json", "figure4.png"} <= set(os.listdir(folder))
+    assert json.loads((folder / "publish.json").read_text())["training"]["epochs"] == 2
+    for stage, epochs in (("tiny-stage1", 3), ("tiny-stage2", 2)):
+        lines = (root / "runs" / stage / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == epochs
+
+
+def test_killed_run_resumes_to_the_same_parameters(plan, uninterrupted, tmp_path):
+    code, output = interrupted(plan, tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    status = reproduce("status", plan, tmp_path)
+    assert status.returncode == 0 and "tiny-stage1" in status.stdout
+    again = reproduce("run", plan, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    same_params(uninterrupted[0], tmp_path)
+
+
+def test_sigterm_saves_publishes_progress_and_resumes(plan, uninterrupted, tmp_path):
+    code, output = interrupted(plan, tmp_path, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM, output
+    assert "stopped on SIGTERM" in output
+    progress = json.loads((tmp_path / "results" / "progress" / "tiny-stage1" / "progress.json").read_text())
+    assert progress["protocol_epochs"] == 3 and progress["epochs"] < 3
+    assert (tmp_path / "results" / "progress" / "tiny-stage1" / "curves.png").exists()
+    again = reproduce("run", plan, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming" in again.stdout
+    same_params(uninterrupted[0], tmp_path)
+    assert not (tmp_path / "results" / "progress" / "tiny-stage1" / "progress.json").exists()
+
+
+def test_status_reports_every_run(plan, uninterrupted):
+    status = reproduce("status", plan, uninterrupted[0])
+    assert status.returncode == 0, status.stderr
+    rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:3]}
+    assert rows["tiny-stage1"][1:3] == ["finished", "3/3"]
+    assert rows["tiny-stage2"][1:3] == ["published", "2/2"]
+    again = reproduce("run", plan, uninterrupted[0])  # nothing left to do
+    assert again.returncode == 0 and "tiny-stage2: published (2 epochs)" in again.stdout
+
+
+def one_line_error(result, message):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+
+
+def test_bad_input(plan, tmp_path):
+    one_line_error(reproduce("run", plan, tmp_path, "no-such-run"), "unknown run 'no-such-run'")
+    one_line_error(reproduce("run", plan, tmp_path, "tiny-stage2"),
+                   "tiny-stage2 starts from tiny-stage1, which has no run directory")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "runs").write_text("a file")
+    one_line_error(reproduce("run", plan, tmp_path / "other"), "is a file, not a folder")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"runs": [{"name": "x", "preset": "shapes50k20x20", "data": "nowhere", "epochs": 1}]}))
+    one_line_error(subprocess.run(command("status", (str(bad), plan[1]), tmp_path), capture_output=True, text=True,
+                                  env=ENV), "uses the data set 'nowhere'")
+
+
+def test_paper_plan():
+    """Every Table-2 cell has one run; stage 2 follows its stage 1; the headline runs come first."""
+    runs = PAPER.runs
+    assert [r.name for r in runs[:2]] == ["freq20-2mnist-tagger-stage1", "freq20-2mnist-tagger-1k"]
+    cells = [(r.cell.row, r.cell.column) for r in runs if r.cell is not None and r.cell.table == "table2"]
+    assert sorted(cells) == sorted((model, column(d, n)) for model, d, n in
+                                   ((m, d, n) for (m, d, n) in PAPER_TABLE2) if (d, n) in TABLE2_COLUMNS)
+    names = [r.name for r in runs]
+    for r in runs:
+        r.config()  # every preset and change resolves
+        if r.after is not None:
+            assert names.index(r.after) < names.index(r.name)
+
+
+def test_flattened_rule():
+    rule = Flattened(window=2, min_epochs=3, tol=0.5)
+    rows = [{"valid_class_error": [e]} for e in (50.0, 40.0, 39.8, 39.7)]
+    assert has_flattened(rows, rule)  # the best of the last 2 (39.7) is not 0.5 below the best before (40.0)
+    assert not has_flattened(rows[:2], rule)  # fewer than min_epochs
+    assert not has_flattened(rows[:3] + [{"valid_class_error": [30.0]}], rule)
