@@ -217,6 +217,11 @@ _FREQ20_2_CONTINUE = _FREQ20_2_PRETRAIN.replace(
 PRESETS: Dict[str, Any] = {
     "shapes50k20x20": _SHAPES,
     "shapes50k20x20-ln": _SHAPES.replace(norm="layer"),
+    # the other LayerNorm placements for Tagger* (norms.NORMS; docs/training.md "LayerNorm placements")
+    "shapes50k20x20-ln-groups": _SHAPES.replace(norm="layer-groups"),
+    "shapes50k20x20-ln-gain": _SHAPES.replace(norm="layer-gain"),
+    "shapes50k20x20-ln-ladder": _SHAPES.replace(norm="layer-ladder"),
+    "shapes50k20x20-ln-tagger": _SHAPES.replace(norm="layer-tagger"),
     # `make demo`: a small LayerNorm Tagger that groups Shapes after ~3 minutes on 2 CPU cores
     "shapes-demo": _SHAPES.replace(norm="layer", encoder_proj=(400, 200, 100), lr=0.002, num_epochs=15),
     "freq20-2mnist-pretrain": _FREQ20_2_PRETRAIN,
