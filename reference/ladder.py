@@ -109,11 +109,10 @@ def ladder(h, params, config, n_groups=None):
         # SPEC 5: z_l = BN(h_{l-1} @ f_l_W)   (N, H_l)
         z_l = normalize(h_l @ params[f"f_{l}_W"], norm.mapping, K)
         z_lateral[l] = z_l
-        if l < L and norm.gains:
-            # SPEC 8, Ba et al.'s gain: h_l = relu(f_l_c * z_l + f_l_b); the lateral keeps z_l
-            h_l = relu(params[f"f_{l}_c"] * z_l + params[f"f_{l}_b"])
-        elif l < L:
-            h_l = relu(z_l + params[f"f_{l}_b"])
+        if l < L:
+            # h_l = relu(z_l + f_l_b); with gains (SPEC 8, Ba et al.) relu(f_l_c * z_l + f_l_b), the lateral keeps z_l
+            gained = params[f"f_{l}_c"] * z_l if norm.gains else z_l
+            h_l = relu(gained + params[f"f_{l}_b"])
         else:
             # SPEC 5: top layer h_L = softmax(f_L_c * (z_L + f_L_b))
             h_l = softmax(params[f"f_{l}_c"] * (z_l + params[f"f_{l}_b"]), axis=1)
