@@ -43,7 +43,7 @@ def tiny_config(**changes) -> TaggerConfig:
 
 _CONT = dict(input_type="continuous", zhat_init_value=0.5)
 
-# Binary/continuous x batch/layer norm x 1/2 objects x other K and T x B = 1 and 100. Tiny layers.
+# Binary/continuous x every norm x 1/2 objects x other K and T x B = 1 and 100. Tiny layers.
 CASES: List[Case] = [
     Case("binary-batch", tiny_config()),
     Case("binary-layer", tiny_config(norm="layer"), seed=1),
@@ -62,6 +62,17 @@ CASES: List[Case] = [
     Case("continuous-B100-2obj", tiny_config(**_CONT, in_dim=(1, 4, 5), encoder_proj=(12, 10, 8, 11),
                                          class_cost_x=0.1, objects_per_sample=2, n_iterations=4),
          batch=100, labels=True, seed=9),
+    # the LayerNorm placements of tagger_torch.norms (each statistics, learned gains, mixed sites)
+    Case("binary-layer-groups", tiny_config(norm="layer-groups"), seed=10),
+    Case("binary-layer-groups-clean-K5-T4", tiny_config(norm="layer-groups", n_iterations=2), n_groups=5,
+         n_iterations=4, corrupted=False, seed=11),
+    Case("binary-layer-gain-deep", tiny_config(in_dim=(4, 5), encoder_proj=(12, 10, 8, 6), norm="layer-gain"),
+         seed=12),
+    Case("continuous-layer-gain-2obj", tiny_config(**_CONT, encoder_proj=(10, 8, 11), class_cost_x=0.1,
+                                               objects_per_sample=2, norm="layer-gain"), labels=True, seed=13),
+    Case("binary-layer-ladder", tiny_config(norm="layer-ladder"), seed=14),
+    Case("continuous-layer-tagger-1obj", tiny_config(**_CONT, encoder_proj=(10, 8, 11), class_cost_x=0.1,
+                                                 norm="layer-tagger"), labels=True, seed=15),
 ]
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from tagger_torch.norms import NORMS
+
 from .cases import CASES, perturbed_params
 from .compare import assert_close
 from .tolerances import TABLE
@@ -22,6 +24,10 @@ TOL = TABLE["z"]["float64"]
 BINARY = next(c.config for c in CASES if c.config.input_type == "binary")
 CONTINUOUS = next(c.config for c in CASES if c.config.input_type == "continuous" and c.config.objects_per_sample == 2)
 DEEP = next(c.config for c in CASES if len(c.config.encoder_proj) > 3)
+# the first case's config of each norm other than 'batch' and 'layer' (tagger_torch.norms)
+OTHER_NORMS = [next(c.config for c in CASES if c.config.norm == norm)
+               for norm in NORMS if norm not in ("batch", "layer")]
+GAINS = next(c.config for c in CASES if c.config.norm == "layer-gain" and len(c.config.encoder_proj) > 3)
 
 TWINS = ("ops", "ladder", "tagger", "costs", "metrics", "params", "optim", "model")
 # (module, name) -> where the function's contract is checked, or why it has no twin
@@ -114,6 +120,7 @@ def calls():
          (rng.rand(4, 5) * 0.98 + 0.01, (rng.rand(4, 5) < 0.5) * 1.0)),
         ("normalize-batch", "ops", "normalize", (rng.randn(7, 5) * 3 + 1, "batch")),
         ("normalize-layer", "ops", "normalize", (rng.randn(7, 5) * 3 + 1, "layer")),
+        ("normalize-layer-groups", "ops", "normalize", (rng.randn(K * B, 5) * 3 + 1, "layer-groups", K)),
         ("initial_state", "tagger", "initial_state", (rng.randn(K, B, 4), 0.26)),
         ("class_probabilities", "costs", "class_probabilities", (y,)),
         ("classification_cost-1obj", "costs", "classification_cost", (P, rng.randint(0, 10, (B, 1)))),
@@ -124,8 +131,15 @@ def calls():
         ("ami_score", "metrics", "ami_score", (masks, pred)),
         ("ari_score", "metrics", "ari_score", (masks, pred)),
     ]
-    for config in (BINARY, CONTINUOUS, DEEP):
-        tag = f"{config.input_type}-L{len(config.encoder_proj) - 1}"
+    for config in OTHER_NORMS:
+        D, H, tag = config.input_size, config.encoder_proj, f"{config.input_type}-{config.norm}"
+        params = {k: np.float64(v) for k, v in perturbed_params(config, seed=5).items()}
+        x = (rng.rand(B, D) < 0.4) * 1.0 if config.input_type == "binary" else rng.rand(B, D)
+        z, m = rng.rand(K, B, D), twin("reference", "tagger").initial_state(rng.randn(K, B, D), 0.0)[1]
+        out += [(f"ladder-{tag}", "ladder", "ladder", (np.maximum(rng.randn(K * B, H[0]), 0), params, config)),
+                (f"tag_iteration-{tag}", "tagger", "tag_iteration", (x, z, m, rng.randn(K, B, D), params, config))]
+    for config in (BINARY, CONTINUOUS, DEEP, GAINS):
+        tag = f"{config.input_type}-L{len(config.encoder_proj) - 1}-{config.norm}"
         out += [(f"{name}-{tag}", module, name, (config,) + ((11,) if name.startswith("init") else ()))
                 for module, name in (("ladder", "ladder_shapes"), ("ladder", "init_ladder"),
                                      ("params", "tagger_shapes"), ("params", "init_tagger"),

@@ -11,8 +11,9 @@ import torch
 import tagger_reference as reference
 from tagger_reference.gradcheck import numerical_grad
 from tagger_torch.model import Tagger
+from tagger_torch.norms import NORMS
 
-from .cases import Case, build, no_tf32, tiny_config
+from .cases import CASES, Case, build, no_tf32, tiny_config
 from .compare import assert_close
 from .tolerances import GRADIENT
 
@@ -25,6 +26,12 @@ GRAD_CASES = [
                                                       n_groups=3)), batch=4, labels=True, seed=12),
     Case("grad-continuous-batch-1obj-clean", tiny_config(**_TINY_CLASS), batch=4, labels=True,
          corrupted=False, seed=13),
+    Case("grad-binary-layer-groups", tiny_config(**dict(_TINY, norm="layer-groups", n_groups=3)), batch=4, seed=14),
+    Case("grad-continuous-layer-gain-1obj", tiny_config(**dict(_TINY_CLASS, norm="layer-gain")), batch=4,
+         labels=True, seed=15),
+    Case("grad-binary-layer-ladder", tiny_config(**dict(_TINY, norm="layer-ladder")), batch=4, seed=16),
+    Case("grad-continuous-layer-tagger-1obj", tiny_config(**dict(_TINY_CLASS, norm="layer-tagger")), batch=4,
+         labels=True, seed=17),
 ]
 
 
@@ -70,6 +77,12 @@ def check_gradients(case: Case, device: str):
     for name in got:  # autograd vs finite differences
         assert_close(got[name], expected[name], GRADIENT, quantity=f"d cost / d {name}",
                      context=f"{case.name} [{device}]")
+
+
+def test_every_norm_is_compared():
+    """Each norm of tagger_torch.norms has a forward case (cases.CASES) and a gradient case here."""
+    assert sorted({case.config.norm for case in CASES}) == sorted(NORMS)
+    assert sorted({case.config.norm for case in GRAD_CASES}) == sorted(NORMS)
 
 
 @pytest.mark.parametrize("case", GRAD_CASES, ids=lambda c: c.name)

@@ -3,6 +3,7 @@ import numpy as np
 
 from tagger_torch.constants import CLIP_EPS, NORM_EPS
 from tagger_torch.errors import TaggerError
+from tagger_torch.norms import STATISTICS
 
 
 def sigmoid(a):
@@ -40,20 +41,31 @@ def binary_cross_entropy(c, target):
     return -(target * np.log(c) + (1.0 - target) * np.log(1.0 - c))
 
 
-def normalize(a, norm):
-    """SPEC preamble and 8: "BN over rows" (norm='batch') or LayerNorm (norm='layer'), no learned terms.
+def normalize(a, statistics, n_groups=None):
+    """SPEC preamble and 8: (a - mean) / sqrt(var + 1e-10), no learned terms, always this minibatch's values.
 
-    a: (N, H) rows; for the Tagger's (K, B, H) tensors the rows are all K*B (group, example) pairs.
-    'batch': per unit (column), (a - mean) / sqrt(var + 1e-10) over the N rows, biased variance,
-             always the current minibatch's statistics.
-    'layer': per row, the same over its H units.
+    a: (N, H) rows; for the Tagger's (K, B, H) tensors the rows are all K*B (group, example) pairs in
+    group-major order: row k*B + b is group k of example b. mean and the biased var are taken
+    'batch': per unit (column) over the N rows ("BN over rows");
+    'layer': per row over its H units (LayerNorm of one (group, example) pair);
+    'layer-groups': per example b over the K*H values of its rows b, B + b, ..., (K-1)B + b (n_groups = K).
     """
-    if norm == "batch":
-        axis = 0
-    elif norm == "layer":
-        axis = 1
-    else:
-        raise TaggerError(f"unknown norm '{norm}' (known: batch, layer)")
+    if statistics == "batch":
+        return _standardize(a, axis=0)
+    if statistics == "layer":
+        return _standardize(a, axis=1)
+    if statistics != "layer-groups":
+        raise TaggerError(f"unknown statistics '{statistics}' (known: {', '.join(STATISTICS)})")
+    B = a.shape[0] // n_groups
+    out = np.empty_like(a, dtype=np.float64)
+    for b in range(B):
+        rows = [k * B + b for k in range(n_groups)]  # the K groups of example b
+        out[rows] = _standardize(a[rows], axis=None)  # over all (K, H) values together
+    return out
+
+
+def _standardize(a, axis):
+    """(a - mean) / sqrt(var + 1e-10) with the mean and biased variance along `axis` (None: all of a)."""
     mean = a.mean(axis=axis, keepdims=True)
     var = ((a - mean) ** 2).mean(axis=axis, keepdims=True)
     return (a - mean) / np.sqrt(var + NORM_EPS)

@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from tagger_torch.norms import NORMS
 
 from .ladder import init_ladder, ladder, ladder_shapes
 from .ops import binary_cross_entropy, normalize, pos, relu, sigmoid, soft_clip, softmax
@@ -20,7 +21,8 @@ class Mapping(NamedTuple):
 
     shapes: Callable  # config -> OrderedDict name -> shape of its parameters, in creation order
     init: Callable  # (config, seed) -> name -> float32 array: its initial parameters (release order)
-    apply: Callable  # (h, params by name, config) -> (y, u0)
+    apply: Callable  # (h, params by name, config, n_groups) -> (y, u0); h holds the K = n_groups groups'
+    #                  rows group-major (row k*B + b), as every (K*B, .) array here
 
 
 LADDER = Mapping(ladder_shapes, init_ladder, ladder)
@@ -134,7 +136,7 @@ def tag_iteration(x_tilde, z, m, zpre, params, config, mapping=LADDER):
     Returns IterationOutput(z, m, zpre, m_lh, delta_z, y) of iteration i + 1.
     """
     K, B, D = z.shape
-    norm = config.norm
+    norm = NORMS[config.norm]  # statistics at Tagger's sites (norm.tagger), learned gains (tagger_torch.norms)
     binary = config.input_type == "binary"
     v = None if binary else pos(params["v"])
 
@@ -148,18 +150,22 @@ def tag_iteration(x_tilde, z, m, zpre, params, config, mapping=LADDER):
     a_in = np.concatenate([zt, dz, m, m_lh], axis=2)  # (K, B, 4D)
     a_in = a_in.reshape(K * B, 4 * D)  # (K*B, 4D)
 
-    # [A1.5] SPEC 4d: h = relu(BN(a_in @ W) + b)
-    a = normalize(a_in @ params["W"], norm)  # (K*B, H0)
+    # [A1.5] SPEC 4d: h = relu(BN(a_in @ W) + b); with gains (SPEC 8) h = relu(c BN(a_in @ W) + b)
+    a = normalize(a_in @ params["W"], norm.tagger, K)  # (K*B, H0)
+    if norm.gains:
+        a = params["c"] * a
     h = relu(a + params["b"])
 
     # SPEC 4e: the parametric mapping
-    y, u0 = mapping.apply(h, params, config)  # (K*B, HL), (K*B, H0)
+    y, u0 = mapping.apply(h, params, config, K)  # (K*B, HL), (K*B, H0)
 
     # [A1.6] SPEC 4f: z_new = c1 BN(u0 @ z_u_W) + b1
-    zu = normalize(u0 @ params["z_u_W"], norm)  # (K*B, D)
+    zu = normalize(u0 @ params["z_u_W"], norm.tagger, K)  # (K*B, D)
     z_new = (params["c1"] * zu + params["b1"]).reshape(K, B, D)
-    # m_new = softmax over K of c2 BN(u0 @ m_u_W)
-    mm = normalize(u0 @ params["m_u_W"], norm)  # (K*B, D)
+    # m_new = softmax over K of c2 BN(u0 @ m_u_W); with gains (SPEC 8) of c2 m_u_c BN(u0 @ m_u_W)
+    mm = normalize(u0 @ params["m_u_W"], norm.tagger, K)  # (K*B, D)
+    if norm.gains:
+        mm = params["m_u_c"] * mm
     m_new = softmax((params["c2"] * mm).reshape(K, B, D), axis=0)
 
     zpre_new = z_new

@@ -6,9 +6,11 @@ BatchNorm model's result for one example depends on the other examples of its ba
 runs the model over a split (the training split by default) exactly as `evaluate` does: in batches
 of valid_batch_size in the file's order, each batch on the corrupted path (x~, fresh corruption and
 m0 draws) and on the clean path (x, fresh m0 draws), with the batch's own statistics, and pools at
-every iteration t = 1..T and normalisation site the exact per-unit mean and biased variance over all
-K * N rows it saw (`normstats.Recorder`). `--norm-stats population` then normalises every row with
-those statistics of its path and iteration, which makes the model a function of one example.
+every iteration t = 1..T and normalisation site with batch statistics (every site of norm 'batch';
+W, z_u_W, m_u_W of 'layer-ladder'; the Ladder's of 'layer-tagger') the exact per-unit mean and biased
+variance over all K * N rows it saw (`normstats.Recorder`). `--norm-stats population` then normalises
+every row with those statistics of its path and iteration (the LayerNorm sites as always), which makes
+the model a function of one example.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from tqdm import tqdm
 
 from .data import dataset_info
 from .errors import TaggerError
+from .norms import uses_batch_statistics
 from .normstats import (NORM_STATS, NormStats, PopulationStatistics, Recorder, check_norm_stats,
                         load_norm_stats, params_fingerprint)
 from .training.streams import load_examples
@@ -37,8 +40,8 @@ def calibrate_model(model, hdf5: str, split: str = "train", n_iterations: int = 
     max_examples: only the first N examples of the split (None: all); seed: the noise and m0 draws.
     """
     config = model.config
-    recorder = Recorder(config.norm)  # TaggerError for a LayerNorm model
     K = n_groups or config.n_groups
+    recorder = Recorder(config.norm, K)  # TaggerError for a norm without batch statistics
     info = dataset_info(hdf5)
     config.check_data(info, split, training=False)
     device = next(model.parameters()).device
@@ -73,16 +76,18 @@ def choose_normaliser(model, run: Optional[str], choice: str, n_groups: int, n_i
     """The normaliser for `--norm-stats choice` (auto, batch or population): None (each batch's own
     statistics, the release's) or `PopulationStatistics` from DIR/norm_stats.npz, checked.
 
-    auto: population statistics for a BatchNorm model that has them, else batch statistics. A
-    LayerNorm model normalises each example alone: it needs and takes no population statistics.
-    A BatchNorm model cannot normalise one example with batch statistics (n_examples == 1): error.
+    auto: population statistics for a model with BatchNorm sites (norm 'batch', 'layer-ladder',
+    'layer-tagger') that has them, else batch statistics. A model whose norm has only LayerNorm sites
+    normalises each example alone: it needs and takes no population statistics. A model with BatchNorm
+    sites cannot normalise one example with batch statistics (n_examples == 1): error.
     """
-    batch_norm = model.config.norm == "batch"
+    norm = model.config.norm
+    batch_norm = uses_batch_statistics(norm)
     path = stats_path(run)
     calibrate = f"tagger-torch calibrate --run {run or 'DIR'} --iterations {n_iterations}"
     if choice == "population" and not batch_norm:
-        raise TaggerError("the model uses LayerNorm, which normalises each example alone: it needs no population "
-                          "statistics (use --norm-stats batch or auto)")
+        raise TaggerError(f"the model uses LayerNorm (norm '{norm}'), which normalises each example alone: it "
+                          "needs no population statistics (use --norm-stats batch or auto)")
     if choice == "population" or (choice == "auto" and batch_norm and path and os.path.isfile(path)):
         if path is None:
             raise TaggerError("population statistics are stored with a run: give --run DIR")
@@ -91,9 +96,9 @@ def choose_normaliser(model, run: Optional[str], choice: str, n_groups: int, n_i
         stats = load_norm_stats(path)
         check_norm_stats(stats, model, path, n_groups, n_iterations, paths)
         p = next(model.parameters())
-        return PopulationStatistics(stats, device=p.device, dtype=p.dtype)
+        return PopulationStatistics(stats, device=p.device, dtype=p.dtype, norm=norm)
     if batch_norm and n_examples == 1:
-        raise TaggerError("a BatchNorm model cannot normalise one example with batch statistics: "
+        raise TaggerError(f"a model with BatchNorm (norm '{norm}') cannot normalise one example with batch statistics: "
                           f"run {calibrate} first (then --norm-stats population)")
     return None
 

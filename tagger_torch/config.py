@@ -16,9 +16,9 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import TaggerError
 from .models import MODELS, config_class
+from .norms import NORMS
 
 INPUT_TYPES = ("binary", "continuous")
-NORMS = ("batch", "layer")
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class TaggerConfig(RunConfig):
     zhat_init_value: float = 0.26  # z0, the initial reconstruction (the data's mean pixel)
     class_cost_x: float = 0.0  # weight of the classification cost in the training cost; 0 = none
     objects_per_sample: int = 1  # digits per image for the classification head (1 or 2)
-    norm: str = "batch"  # 'batch' (the release) or 'layer' (the paper's Tagger*, SPEC 8)
+    norm: str = "batch"  # 'batch' (the release) or a LayerNorm candidate for Tagger* (norms.NORMS, SPEC 8)
 
     @property
     def n_classes(self) -> int:
@@ -152,7 +152,7 @@ class TaggerConfig(RunConfig):
         if self.input_type not in INPUT_TYPES:
             self._bad("input_type", f"must be one of {INPUT_TYPES}")
         if self.norm not in NORMS:
-            self._bad("norm", f"must be one of {NORMS}")
+            self._bad("norm", f"must be one of {tuple(NORMS)}")
         for name in ("n_groups", "n_iterations"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 self._bad(name, "must be a positive integer")
@@ -230,6 +230,11 @@ _FREQ20_2_CONTINUE = _FREQ20_2_PRETRAIN.replace(
 PRESETS: Dict[str, Any] = {
     "shapes50k20x20": _SHAPES,
     "shapes50k20x20-ln": _SHAPES.replace(norm="layer"),
+    # the other LayerNorm placements for Tagger* (norms.NORMS; docs/training.md "LayerNorm placements")
+    "shapes50k20x20-ln-groups": _SHAPES.replace(norm="layer-groups"),
+    "shapes50k20x20-ln-gain": _SHAPES.replace(norm="layer-gain"),
+    "shapes50k20x20-ln-ladder": _SHAPES.replace(norm="layer-ladder"),
+    "shapes50k20x20-ln-tagger": _SHAPES.replace(norm="layer-tagger"),
     # `make demo`: a small LayerNorm Tagger that groups Shapes after ~3 minutes on 2 CPU cores
     "shapes-demo": _SHAPES.replace(norm="layer", encoder_proj=(400, 200, 100), lr=0.002, num_epochs=15),
     "freq20-2mnist-pretrain": _FREQ20_2_PRETRAIN,

@@ -6,7 +6,8 @@ products (for the FLOP count); `tagger_torch.tagger.LADDER` bundles the four for
 
 Layers 0..L with sizes encoder_proj = (H0, ..., HL); layer 0 is the input h. Parameters, by the
 release's names: f_l_W (H_{l-1}, H_l), f_l_b (H_l) for l = 1..L, f_L_c (H_L) (the softmax top's
-scale), g_l_a1..g_l_a10 (H_l) for l = L..0 (the combinators), g_l_W (H_{l+1}, H_l) for l = L-1..0.
+scale; a norm with learned gains, SPEC 8, has f_l_c for every l), g_l_a1..g_l_a10 (H_l) for l = L..0
+(the combinators), g_l_W (H_{l+1}, H_l) for l = L-1..0.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .norms import NORMS
 from .normstats import BatchStatistics
 from .ops import project
 
@@ -24,13 +26,16 @@ Shape = Tuple[int, ...]
 
 
 def ladder_shapes(config) -> "OrderedDict[str, Shape]":
-    """The Ladder's parameters and shapes in the order the release creates them (LadderAE.f, .g)."""
+    """The Ladder's parameters and shapes in the order the release creates them (LadderAE.f, .g); a norm
+    with learned gains (SPEC 8) adds f_l_c (H_l) after f_l_b for the relu layers l < L."""
     H = config.encoder_proj
     L = len(H) - 1
     shapes: "OrderedDict[str, Shape]" = OrderedDict()
     for l in range(1, L + 1):
         shapes[f"f_{l}_W"] = (H[l - 1], H[l])
         shapes[f"f_{l}_b"] = (H[l],)
+        if l < L and NORMS[config.norm].gains:
+            shapes[f"f_{l}_c"] = (H[l],)
     shapes[f"f_{L}_c"] = (H[L],)
     for l in range(L, -1, -1):
         if l < L:
@@ -48,7 +53,7 @@ def init_ladder(config, seed: int) -> "OrderedDict[str, np.ndarray]":
     the shared weights and discards its draws), then g_{L-1}_W .. g_0_W. The release divides the
     decoder weights by `np.sqrt(np.float32(H_{l+1}))` (ladder.py computes their fan-in with
     `np.prod(dtype=floatX, ...)`), a float32 square root, which can change the last float32 bit.
-    Biases are 0, f_L_c is 1, the combinators have a2 = a7 = 1 and the other a's 0.
+    Biases are 0, the gains f_l_c are 1, the combinators have a2 = a7 = 1 and the other a's 0.
     """
     shapes = ladder_shapes(config)
     L = len(config.encoder_proj) - 1
@@ -64,7 +69,7 @@ def init_ladder(config, seed: int) -> "OrderedDict[str, np.ndarray]":
         drawn[f"g_{l}_W"] = rng.randn(*shape) / np.float64(np.sqrt(np.float32(shape[0])))
     for name, shape in shapes.items():
         if name not in drawn:
-            ones = name == f"f_{L}_c" or name.endswith(("_a2", "_a7"))
+            ones = (name.startswith("f_") and name.endswith("_c")) or name.endswith(("_a2", "_a7"))
             drawn[name] = np.ones(shape) if ones else np.zeros(shape)
     return OrderedDict((name, np.asarray(drawn[name], dtype=np.float32)) for name in shapes)
 
@@ -98,15 +103,16 @@ def ladder(h: Tensor, p: Mapping[str, Tensor], config,
            normalise: Optional[Callable[[Tensor, str], Tensor]] = None) -> Tuple[Tensor, Tensor]:
     """SPEC 5 [A1.5-A1.6 'parametric mapping']: the release's LadderAE without noise.
 
-    h: the projected input, layer 0 (N, H0) with N = K*B; p: parameters by name.
-    normalise: (a, site) -> BN(a) at the sites f_l_W, y, g_l_W (tagger_torch.normstats); None: the
-    release's batch statistics, `normalize(a, config.norm)`.
+    h: the projected input, layer 0 (N, H0) with N = K*B, group-major; p: parameters by name.
+    normalise: (a, site) -> BN(a) at the sites f_l_W, y, g_l_W (tagger_torch.normstats); None: each
+    batch's own statistics for config.norm with K = config.n_groups (`BatchStatistics`).
     Returns y = h_L (N, HL), the softmax top of the encoder, and u0 = zhat_0 (N, H0), the decoder's
     bottom output.
     """
     L = len(config.encoder_proj) - 1
     kind = combinator_kind(config)
-    normalise = BatchStatistics(config.norm) if normalise is None else normalise
+    gains = NORMS[config.norm].gains
+    normalise = BatchStatistics(config.norm, config.n_groups) if normalise is None else normalise
     lateral = [h]  # z_0 = h, then each layer's normalised pre-activation z_l (before its bias)
     h_l = h
     for l in range(1, L + 1):
@@ -114,8 +120,8 @@ def ladder(h: Tensor, p: Mapping[str, Tensor], config,
         z_l = normalise(project(h_l, p[f"f_{l}_W"]), f"f_{l}_W")
         lateral.append(z_l)
         if l < L:
-            # h_l = relu(z_l + f_l_b)
-            h_l = torch.relu(z_l + p[f"f_{l}_b"])
+            # h_l = relu(z_l + f_l_b); with gains (SPEC 8) relu(f_l_c z_l + f_l_b), the lateral keeps z_l
+            h_l = torch.relu((p[f"f_{l}_c"] * z_l if gains else z_l) + p[f"f_{l}_b"])
         else:
             # top: h_L = softmax(f_L_c (z_L + f_L_b)) over units
             h_l = torch.softmax(p[f"f_{L}_c"] * (z_l + p[f"f_{L}_b"]), dim=-1)

@@ -9,16 +9,19 @@ Every `normalize` of Tagger and its Ladder (SPEC 4d, 4f, 5) goes through one cal
   g_{L-1}_W .. g_0_W  the decoder, u_l = BN(zhat_{l+1} @ g_l_W)
   z_u_W, m_u_W      [A1.6] the output heads
 
-Three normalisers fill that seam:
+The config's `norm` says which statistics each site takes (tagger_torch.norms: 'batch', 'layer' or
+'layer-groups'). Three normalisers fill that seam:
 
-* `BatchStatistics` (the default, `tag_iteration(normalise=None)`): `ops.normalize(a, norm)`, the
-  release's protocol (SPEC's quirk: BatchNorm uses the current batch's K*B rows, also in evaluation;
-  LayerNorm each row alone). The default path calls exactly what it called before the seam existed.
+* `BatchStatistics` (the default, `tag_iteration(normalise=None)`): `ops.normalize(a, statistics, K)`
+  with the site's statistics, the release's protocol (SPEC's quirk: BatchNorm uses the current batch's
+  K*B rows, also in evaluation; LayerNorm a row, or an example's K rows, alone).
 * `Recorder` (`tagger-torch calibrate`): normalises as `BatchStatistics` does and pools, per
-  (path, iteration, site), the exact mean and biased variance per unit over every row it saw.
-* `PopulationStatistics` (`--norm-stats population`): normalises with stored per-unit statistics of
-  (path, iteration, site), so each row is normalised on its own and the model becomes a function of
-  one example: a BatchNorm model can segment an image alone.
+  (path, iteration, site) of the sites with batch statistics, the exact mean and biased variance per
+  unit over every row it saw.
+* `PopulationStatistics` (`--norm-stats population`): normalises the batch-statistics sites with
+  stored per-unit statistics of (path, iteration, site), and the other sites (LayerNorm, each row
+  alone) as always, so the model becomes a function of one example: a BatchNorm model can segment an
+  image alone. Models whose norm has no batch-statistics site need neither.
 
 The statistics differ by iteration (the state z, m fed to W changes) and by path: `clean` (no
 corruption: AMI, segment) and `corrupted` (x~: the denoising cost). `Tagger.forward(normaliser=...)`
@@ -43,6 +46,7 @@ from torch import Tensor
 from .constants import NORM_EPS
 from .errors import TaggerError
 from .files import read_npz, save_npz
+from .norms import site_statistics, uses_batch_statistics
 from .ops import normalize
 
 PATHS = ("clean", "corrupted")
@@ -52,13 +56,15 @@ Normalise = Callable[[Tensor, str], Tensor]  # (a (N, H), site) -> normalised a 
 
 
 class BatchStatistics:
-    """SPEC "BN over (K,B)" / SPEC 8: each call normalises with its own rows' statistics."""
+    """SPEC "BN over (K,B)" / SPEC 8: each call normalises with its own rows' statistics, those that
+    `norm` gives the site; n_groups: K, the groups stacked in the rows (for 'layer-groups')."""
 
-    def __init__(self, norm: str):
+    def __init__(self, norm: str, n_groups: Optional[int] = None):
         self.norm = norm
+        self.n_groups = n_groups
 
     def __call__(self, a: Tensor, site: str) -> Tensor:
-        return normalize(a, self.norm)
+        return normalize(a, site_statistics(self.norm, site), self.n_groups)
 
 
 @dataclass
@@ -84,19 +90,25 @@ class Recorder:
 
     Pooling is exact (Chan et al.'s parallel update in float64): the mean and the biased variance over
     all rows seen at (path, iteration, site), whatever the batch sizes, as if one batch held them all.
+    Only the sites with batch statistics are pooled; the others normalise each row, or each example's K
+    rows (n_groups = K), alone.
     """
 
-    def __init__(self, norm: str):
-        if norm != "batch":
-            raise TaggerError("LayerNorm models normalise each example alone: they need no population statistics")
+    def __init__(self, norm: str, n_groups: Optional[int] = None):
+        if not uses_batch_statistics(norm):
+            raise TaggerError(f"the model's norm '{norm}' (LayerNorm) normalises each example alone: "
+                              "it needs no population statistics")
+        self.norm, self.n_groups = norm, n_groups
         self._n: Dict[tuple, int] = {}
         self._mean: Dict[tuple, Tensor] = {}
         self._m2: Dict[tuple, Tensor] = {}
 
     def at(self, iteration: int, path: str) -> Normalise:
         def normalise(a: Tensor, site: str) -> Tensor:
-            self._add((path, iteration, site), a.detach())
-            return normalize(a, "batch")
+            statistics = site_statistics(self.norm, site)
+            if statistics == "batch":
+                self._add((path, iteration, site), a.detach())
+            return normalize(a, statistics, self.n_groups)
         return normalise
 
     def _add(self, key: tuple, a: Tensor) -> None:
@@ -136,10 +148,13 @@ class PopulationStatistics:
     """Normalisation with stored statistics: a row's result depends on that row alone.
 
     stats: a `NormStats`; the model's device and dtype receive the per-unit mean and sqrt(var + eps).
+    norm: the model's; its sites without batch statistics normalise each row, or each example's K =
+    stats.groups rows, alone, as in training.
     """
 
-    def __init__(self, stats: NormStats, device=None, dtype: torch.dtype = torch.float32):
+    def __init__(self, stats: NormStats, device=None, dtype: torch.dtype = torch.float32, norm: str = "batch"):
         self.stats = stats
+        self.norm = norm
         self._tables: Dict[str, list] = {}
         for path, sites in stats.mean.items():
             self._tables[path] = [
@@ -155,6 +170,9 @@ class PopulationStatistics:
         table = self._tables[path][iteration]
 
         def normalise(a: Tensor, site: str) -> Tensor:
+            statistics = site_statistics(self.norm, site)
+            if statistics != "batch":
+                return normalize(a, statistics, self.stats.groups)
             if site not in table:
                 raise TaggerError(f"the population statistics have no normalisation site '{site}'; calibrate again")
             mean, std = table[site]

@@ -6,6 +6,8 @@ only the products run in bf16, while normalisation, softmax, log/exp and the cos
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -28,13 +30,25 @@ def binary_cross_entropy(c: Tensor, target: Tensor) -> Tensor:
     return -(target * torch.log(c) + (1 - target) * torch.log(1 - c))
 
 
-def normalize(a: Tensor, norm: str) -> Tensor:
-    """SPEC "BN over (K,B)"/"BN over rows" for norm='batch', SPEC 8 for norm='layer'.
+def normalize(a: Tensor, statistics: str, n_groups: Optional[int] = None) -> Tensor:
+    """(a - mean) / sqrt(var + 1e-10) with the biased variance of the values `statistics` pools over
+    (tagger_torch.norms): SPEC "BN over (K,B)"/"BN over rows" for 'batch', SPEC 8 for 'layer'.
 
-    a: (N, H) with N = K*B rows. 'batch': per unit over the N rows of this minibatch; 'layer': per row
-    over its H units. Biased variance, eps 1e-10 inside the square root, no running averages.
+    a: (N, H), N = K*B rows in group-major order (row k*B + b is group k of example b). 'batch': per unit
+    over the N rows of this minibatch; 'layer': per row over its H units; 'layer-groups': per example
+    over its K rows and their units (n_groups = K). No learned terms, no running averages.
     """
-    dim = 0 if norm == "batch" else -1
+    if statistics == "layer-groups":
+        if n_groups is None:
+            raise ValueError("normalize(..., 'layer-groups') needs n_groups, the K groups stacked in the rows")
+        N, H = a.shape
+        # (N, H) -> (K, B, H): statistics over the K groups and the H units of each example b
+        return _standardize(a.reshape(n_groups, N // n_groups, H), (0, 2)).reshape(N, H)
+    return _standardize(a, 0 if statistics == "batch" else -1)
+
+
+def _standardize(a: Tensor, dim) -> Tensor:
+    """(a - mean) / sqrt(var + eps) over `dim`, biased variance."""
     # centred once, variance from the centred values: torch.var_mean over dim 0 is ~15x slower on CPU
     centred = a - a.mean(dim=dim, keepdim=True)
     var = (centred * centred).mean(dim=dim, keepdim=True)

@@ -5,9 +5,10 @@ checked against the release (CuriousAI/tagger `tagger.py`); D = prod(in_dim), H0
 
     v () [continuous only]  W (4D, H0)  b (H0)  z_u_W (H0, D)  c1 (D)  b1 (D)  m_u_W (H0, D)  c2 ()
 
-then the mapping's (`tagger_torch.ladder` for the release's Ladder). `c2` and `v` are 0-d arrays:
-the release creates them from Python/NumPy scalars. Checking a parameter file against these
-shapes is `tagger_torch.inputs.check_params`.
+(a norm with learned gains, SPEC 8, adds c (H0) after b and m_u_c (D) after m_u_W), then the
+mapping's (`tagger_torch.ladder` for the release's Ladder). `c2` and `v` are 0-d arrays: the release
+creates them from Python/NumPy scalars. Checking a parameter file against these shapes is
+`tagger_torch.inputs.check_params`.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from .norms import NORMS
 from .tagger import LADDER, Mapping
 
 Shape = Tuple[int, ...]
@@ -27,8 +29,10 @@ def tagger_shapes(config) -> "OrderedDict[str, Shape]":
     shapes: "OrderedDict[str, Shape]" = OrderedDict()
     if config.input_type == "continuous":
         shapes["v"] = ()
-    shapes.update([("W", (4 * D, H0)), ("b", (H0,)), ("z_u_W", (H0, D)), ("c1", (D,)), ("b1", (D,)),
-                   ("m_u_W", (H0, D)), ("c2", ())])
+    gains = NORMS[config.norm].gains  # c (H0) after b, m_u_c (D) after m_u_W
+    shapes.update([("W", (4 * D, H0)), ("b", (H0,)), *([("c", (H0,))] if gains else []), ("z_u_W", (H0, D)),
+                   ("c1", (D,)), ("b1", (D,)), ("m_u_W", (H0, D)), *([("m_u_c", (D,))] if gains else []),
+                   ("c2", ())])
     return shapes
 
 
@@ -37,7 +41,7 @@ def init_tagger(config, seed: int) -> "OrderedDict[str, np.ndarray]":
 
     Tagger's `numpy.random.RandomState(seed)` draws N(0,1)/sqrt(fan_in) of shape (in, out) for W,
     z_u_W, m_u_W in that order (the first iteration of the first path builds them); biases are 0,
-    the scales c1, c2 and v are 1.
+    the scales c1, c2, v and the gains c, m_u_c are 1.
     """
     shapes = tagger_shapes(config)
     rng = np.random.RandomState(seed)
@@ -46,7 +50,7 @@ def init_tagger(config, seed: int) -> "OrderedDict[str, np.ndarray]":
         drawn[name] = rng.randn(*shapes[name]) / np.sqrt(shapes[name][0])
     for name, shape in shapes.items():
         if name not in drawn:
-            drawn[name] = np.ones(shape) if name in ("c1", "c2", "v") else np.zeros(shape)
+            drawn[name] = np.ones(shape) if name in ("c", "c1", "c2", "m_u_c", "v") else np.zeros(shape)
     return OrderedDict((name, np.asarray(drawn[name], dtype=np.float32)) for name in shapes)
 
 

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .ladder import init_ladder, ladder, ladder_products, ladder_shapes
+from .norms import NORMS
 from .normstats import BatchStatistics, Normalise
 from .ops import binary_cross_entropy, pos, project, soft_clip
 
@@ -108,10 +109,12 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     pre-sigmoid z of the previous iteration (binary; z0 at i = 0).
     remove_group: k whose mask logits become -inf-like before the softmax (Fig. 4 E2), or None.
     normalise: (a, site) -> BN(a), every normalisation of the iteration and of the mapping (sites W,
-    z_u_W, m_u_W here; tagger_torch.normstats); None: the release's batch statistics (SPEC's quirk).
+    z_u_W, m_u_W here; tagger_torch.normstats); None: each batch's own statistics for config.norm (the
+    release's protocol, SPEC's quirk).
     """
     K, B, D = z.shape
-    normalise = BatchStatistics(config.norm) if normalise is None else normalise
+    normalise = BatchStatistics(config.norm, K) if normalise is None else normalise
+    gains = NORMS[config.norm].gains  # SPEC 8: learned per-unit gains c, m_u_c (and the mapping's)
     binary = config.input_type == "binary"
     v = None if binary else pos(p["v"])  # SPEC 2
     # [A1.4] L(m), [A1.3] dz
@@ -120,14 +123,16 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     # SPEC 4c: a_in = [zt, dz, m, L], zt = pre-sigmoid z for binary inputs (a release quirk)
     zt = zpre if binary else z
     a_in = torch.cat([zt, dz, m, m_lh], dim=-1).reshape(K * B, 4 * D)  # (K*B, 4D)
-    # SPEC 4d [A1.5] h = relu(BN(a_in @ W) + b)                           (K*B, H0)
-    h = torch.relu(normalise(project(a_in, p["W"]), "W") + p["b"])
+    # SPEC 4d [A1.5] h = relu(BN(a_in @ W) + b); with gains h = relu(c BN(a_in @ W) + b)   (K*B, H0)
+    a = normalise(project(a_in, p["W"]), "W")
+    h = torch.relu((p["c"] * a if gains else a) + p["b"])
     # SPEC 4e: the parametric mapping; y (K*B, HL), u0 (K*B, H0)
     y, u0 = mapping.apply(h, p, config, normalise)
     # SPEC 4f [A1.6] z = c1 BN(u0 @ z_u_W) + b1                           (K*B, D) -> (K, B, D)
     z_new = (p["c1"] * normalise(project(u0, p["z_u_W"]), "z_u_W") + p["b1"]).reshape(K, B, D)
-    # m = softmax over K of c2 BN(u0 @ m_u_W)                             (K*B, D) -> (K, B, D)
-    logits = (p["c2"] * normalise(project(u0, p["m_u_W"]), "m_u_W")).reshape(K, B, D)
+    # m = softmax over K of c2 BN(u0 @ m_u_W); with gains of c2 m_u_c BN(u0 @ m_u_W)   (K*B, D) -> (K, B, D)
+    mm = normalise(project(u0, p["m_u_W"]), "m_u_W")
+    logits = (p["c2"] * (p["m_u_c"] * mm if gains else mm)).reshape(K, B, D)
     if remove_group is not None:
         logits = logits.index_fill(0, torch.tensor([remove_group], device=logits.device),
                                    torch.finfo(logits.dtype).min)

@@ -57,7 +57,9 @@ def perturbed(config, seed):
 
 
 @pytest.mark.parametrize("input_type, norm", [("binary", "batch"), ("binary", "layer"),
-                                              ("continuous", "batch"), ("continuous", "layer")])
+                                              ("continuous", "batch"), ("continuous", "layer"),
+                                              ("binary", "layer-groups"), ("continuous", "layer-gain"),
+                                              ("binary", "layer-ladder"), ("binary", "layer-tagger")])
 def test_one_forward_pass_is_permuted(input_type, norm):
     config = from_dict({**TINY, "in_dim": [1, 6, 6], "input_type": input_type, "norm": norm,
                         "encoder_proj": [10, 8, 11], "class_cost_x": 0.1})

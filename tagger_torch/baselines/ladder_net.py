@@ -82,7 +82,7 @@ class LadderNet(Classifier):
 
     def __init__(self, config: LadderNetConfig, seed: Optional[int] = None,
                  params: Optional[Mapping[str, np.ndarray]] = None, device=None):
-        sizes = SimpleNamespace(encoder_proj=config.encoder_proj)
+        sizes = SimpleNamespace(encoder_proj=config.encoder_proj, norm="batch")  # the release's parameters
         shapes = ladder_shapes(sizes)
         initial = init_ladder(sizes, config.seed if seed is None else seed) if params is None else None
         super().__init__(config, shapes, initial, params, device)

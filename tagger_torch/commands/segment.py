@@ -9,6 +9,7 @@ import click
 from ..calibrate import NORM_CHOICES, choose_normaliser
 from ..errors import TaggerError
 from ..files import atomic_output
+from ..norms import uses_batch_statistics
 from ..precision import resolve_device
 from ..segment import draw_segmentation, read_inputs, save_segmentation, segment_examples
 from ..training.rundir import load_model
@@ -43,8 +44,9 @@ def segment_command(run, inputs, out, iterations, groups, norm_stats, seed, batc
     x, names = read_inputs(inputs, config)
     batch = min(batch_size or config.valid_batch_size, x.shape[0])
     normaliser = choose_normaliser(model, run, norm_stats, K, iterations, n_examples=batch, paths=("clean",))
-    used = "population" if normaliser is not None else "batch" if config.norm == "batch" else "none (LayerNorm)"
-    if normaliser is None and config.norm == "batch" and batch < config.valid_batch_size:
+    batch_norm = uses_batch_statistics(config.norm)
+    used = "population" if normaliser is not None else "batch" if batch_norm else "none (LayerNorm)"
+    if normaliser is None and batch_norm and batch < config.valid_batch_size:
         click.echo(f"Warning: batch statistics over {batch} examples (the protocol uses batches of "
                    f"{config.valid_batch_size}): each result depends on the others; "
                    f"`tagger-torch calibrate --run {run}` makes them independent", err=True)

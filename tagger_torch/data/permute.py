@@ -26,9 +26,9 @@ PIXEL_SOURCES = ("features", "mask")  # what is permuted; `targets` and `codes` 
 
 # parameters with a pixel axis (release names, tagger_torch.params): where it sits
 # W (4D, H0): rows in four blocks [zt, dz, m, L] of D rows each; z_u_W, m_u_W (H0, D): columns;
-# c1, b1 (D,). All others (b, c2, v, the Ladder's f_*, g_*) have none.
+# c1, b1 and, with norm 'layer-gain', m_u_c (D,). All others (b, c, c2, v, the Ladder's f_*, g_*) have none.
 _COLUMNS = ("z_u_W", "m_u_W")
-_VECTORS = ("c1", "b1")
+_VECTORS = ("c1", "b1", "m_u_c")
 
 
 def pixel_permutation(seed: int, n_pixels: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def permute_params(params: Mapping[str, np.ndarray], perm: np.ndarray, config=No
     draws permuted the same way) computes exactly what theta computes on x, with every per-pixel
     output (z, m, L(m), dz) permuted; per-image outputs (costs, the Ladder's y) are equal.
       W (4D, H0): each block of D rows [zt, dz, m, L] -> block[perm] (a_in' @ W' = a_in @ W)
-      z_u_W, m_u_W (H0, D): columns [:, perm];  c1, b1 (D,): [perm];  everything else unchanged.
+      z_u_W, m_u_W (H0, D): columns [:, perm];  c1, b1, m_u_c (D,): [perm];  everything else unchanged.
     params: name -> array (release names; NumPy arrays or torch tensors); config (optional) checks D.
     """
     perm = np.asarray(perm)
@@ -95,7 +95,7 @@ def permute_params(params: Mapping[str, np.ndarray], perm: np.ndarray, config=No
     out["W"] = W[_index(rows, W)]
     for name in _COLUMNS:
         out[name] = params[name][:, _index(perm, params[name])]
-    for name in _VECTORS:
+    for name in (name for name in _VECTORS if name in params):  # m_u_c: only with learned gains
         out[name] = params[name][_index(perm, params[name])]
     return out
 
