@@ -153,7 +153,7 @@ def _model_sections(name: str, e: dict) -> List[str]:
     out += ["", f"Scored on {first['cpu']} ({first.get('cpu_capability')}, {first['threads']} thread(s), load average "
                 f"{first['load_average']}), torch {first['torch']}, code {first['code']}; the {first['split']} split "
                 f"took {first['seconds']:.0f} s.", ""]
-    panels = "; ".join(f"{case.panel}: example 0 of the {case.description[3:]}" for case in cases if case.panel)
+    panels = "; ".join(f"{case.description[:2]} example 0 of the {case.description[3:]}" for case in cases if case.panel)
     out += [f"![{name}: Figure 4]({name}/figure4.png)", "",
             f"`{name}/figure4.png`: rows 1-7 the {first['split']} examples 0-6 (K = {first['trained_groups']})"
             + (f"; {panels}" if panels else "") + f". Clean input, T = {first['iterations']}; columns: the input, the "
