@@ -10,7 +10,7 @@ setup(
     # Only two import names are installed: the PyTorch port and the NumPy reference,
     # which lives in the folder reference/ but is imported as tagger_reference.
     packages=["tagger_torch", "tagger_torch.baselines", "tagger_torch.commands", "tagger_torch.data",
-              "tagger_torch.training",
+              "tagger_torch.reproduce", "tagger_torch.training",
               "tagger_reference"],
     package_dir={"tagger_reference": "reference"},
     install_requires=[

@@ -88,3 +88,13 @@ def test_the_cycle_finder_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
     assert find_cycle(graph) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_setup_ships_every_package():
+    """`pip install .` installs what setup.py lists: every folder of tagger_torch with an __init__.py."""
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    listed = next(node.value for node in ast.walk(tree) if isinstance(node, ast.keyword) and node.arg == "packages")
+    shipped = set(ast.literal_eval(listed))
+    folders = {".".join(("tagger_torch",) + init.parent.relative_to(PACKAGES["tagger_torch"]).parts)
+               for init in PACKAGES["tagger_torch"].rglob("__init__.py")}
+    assert folders <= shipped, f"setup.py's packages lack {sorted(folders - shipped)}"
