@@ -166,3 +166,20 @@ def test_flattened_rule():
     assert has_flattened(rows, rule)  # the best of the last 2 (39.7) is not 0.5 below the best before (40.0)
     assert not has_flattened(rows[:2], rule)  # fewer than min_epochs
     assert not has_flattened(rows[:3] + [{"valid_class_error": [30.0]}], rule)
+
+
+def test_norms_page_reads_the_result_files(tmp_path):
+    """results/norms/README.md: one row per run of the LayerNorm comparison, the spread over seeds."""
+    from tagger_torch.reproduce.norms import write_norms
+
+    (tmp_path / "norms").mkdir()
+    for seed, ami in ((10, 0.80), (11, 0.90)):
+        valid = {"ami": [0.5, 0.6, 0.7, 0.75, ami], "denoising_cost": [0.1, 0.09, 0.08, 0.08, 0.08]}
+        (tmp_path / "norms" / f"norms-layer-groups-s{seed}.json").write_text(json.dumps({"valid": valid}))
+    text = open(write_norms(str(tmp_path))).read()
+    assert "| `layer-groups` | 10 | 0.500 | 0.600 | 0.700 | 0.750 | 0.800 | 0.1000 |" in text
+    assert "| `layer-groups` | 0.850 ± 0.071 | 2 |" in text
+    assert "| `layer` | 10 | queued (20 ep) |" in text
+    header, row = (line.count("|") for line in text.splitlines() if line.startswith("| norm | seed") or
+                   line.startswith("| `layer` | 10"))
+    assert header == row

@@ -57,7 +57,8 @@ class Case:
 class Cell:
     """The results cell a run fills, and the paper's value for it."""
 
-    table: str  # "table1" (Shapes, per iteration), "table2" (Freq20-MNIST test error %), "check"
+    table: str  # "table1" (Shapes, per iteration), "table2" (Freq20-MNIST test error %), "check" (beside
+    #            Table 2), "norms" (the LayerNorm placements, results/norms/)
     row: str  # the model's row: "tagger", "fc-ladder", ... (Table 1: the norm, "batch" or "layer")
     column: str  # "TextureMNIST2, 1k labels"; Table 1: "Shapes"
     paper: str  # the paper's value, as printed
@@ -154,8 +155,20 @@ def _baseline(model: str, digits: int, labels: str, epochs: int, flattened: Opti
 
 _F1, _F2 = _tagger_runs(1), _tagger_runs(2)
 
+# The LayerNorm placements (docs/SPEC.md section 8) against today's LayerNorm and BatchNorm: Shapes,
+# 20 epochs, two seeds each, scored on the validation split at T = 1..5 (results/norms/)
+NORM_PRESETS = {"batch": "shapes50k20x20", "layer": "shapes50k20x20-ln", "layer-groups": "shapes50k20x20-ln-groups",
+                "layer-gain": "shapes50k20x20-ln-gain", "layer-ladder": "shapes50k20x20-ln-ladder",
+                "layer-tagger": "shapes50k20x20-ln-tagger"}
+NORM_SEEDS = (10, 11)
+_NORM_RUNS = tuple(
+    PlannedRun(f"norms-{norm}-s{seed}", preset, "shapes", 20, {"seed": seed}, iterations=5,
+               cases=(Case("valid", "shapes", "valid", description="validation split, T = 1..5"),),
+               cell=Cell("norms", norm, f"seed {seed}", PAPER_TABLE1.get(norm, "-")))
+    for norm, preset in NORM_PRESETS.items() for seed in NORM_SEEDS)
+
 # In priority order: the TextureMNIST2 Tagger stage 1 and its 1000-label stage 2 (the paper's headline),
-# the Ladder's 1000-label cells, then the rest.
+# the Ladder's 1000-label cells and its check, the LayerNorm placements, then the rest.
 PLAN: Tuple[PlannedRun, ...] = (
     _F2["stage1"],
     _F2["1k"],
@@ -163,6 +176,7 @@ PLAN: Tuple[PlannedRun, ...] = (
     _baseline("fc-ladder", 1, "1k", 150),
     PlannedRun("mnist-fc-ladder-1k", "mnist-fc-ladder-1k", "mnist", 150,
                cell=Cell("check", "fc-ladder", "MNIST, 1k labels", "0.84 ± 0.08 (Rasmus et al. 2015)")),
+    *_NORM_RUNS,
     _F2["50k"],
     _F1["stage1"],
     _F1["1k"],

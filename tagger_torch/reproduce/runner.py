@@ -25,7 +25,8 @@ from ..results_readme import collect as collect_table1, update_readme_section, w
 from ..training.rundir import CHECKPOINT, CONFIG, load_model
 from ..training.trainer import Trainer
 from .plan import PAPER, Plan, PlannedRun
-from .state import PROGRESS, RunState, has_flattened, run_state
+from .state import CELL_FOLDERS, PROGRESS, RunState, has_flattened, run_state
+from .norms import write_norms
 from .table2 import update_readme_table2, write_progress, write_result, write_table2
 
 Echo = Callable[[str], None]
@@ -153,15 +154,16 @@ def publish(run: PlannedRun, places: Places, settings: PublishSettings, echo: Ec
             for case in run.scorings:
                 make_data(places, case.data, echo)
             publish_run(directory, run, places.results, places.data_files(), settings, echo)
-        if run.cell is not None and run.cell.table != "table1":
+        if run.cell is not None and run.cell.table in CELL_FOLDERS:
             if directory is None:
                 raise TaggerError(f"{run.name}'s run directory {state.directory} is gone: its cell stays as published")
             first = run.scorings[0].key
-            test = (_read(os.path.join(places.results, run.name, f"{first}.json")) if run.ship
-                    else score(run, places, echo, settings.progress)[first])
+            scored = (_read(os.path.join(places.results, run.name, f"{first}.json")) if run.ship
+                      else score(run, places, echo, settings.progress)[first])
             stage1 = None if run.after is None else places.state(places.plan.run(run.after))
-            echo(f"{run.name}: test class error {test['class_error'][-1]:.2f} % (paper {run.cell.paper}); "
-                 f"{write_result(places.results, state, test, stage1)}")
+            key = "class_error" if "class_error" in scored else "ami"
+            echo(f"{run.name}: {first} {key} {scored[key][-1]:.3f} at T={len(scored[key])} (paper {run.cell.paper}); "
+                 f"{write_result(places.results, state, scored, stage1)}")
         progress_dir = os.path.join(places.results, PROGRESS, run.name)
         for file in ("progress.json", "curves.png"):
             if os.path.isfile(os.path.join(progress_dir, file)):
@@ -170,7 +172,8 @@ def publish(run: PlannedRun, places: Places, settings: PublishSettings, echo: Ec
 
 
 def write_readmes(places: Places, echo: Echo) -> None:
-    echo(f"wrote {write_results_readme(places.results)} and {write_table2(places.results)}")
+    echo(f"wrote {write_results_readme(places.results)}, {write_table2(places.results)} and "
+         f"{write_norms(places.results)}")
     if places.readme is not None:
         update_readme_section(places.readme, collect_table1(places.results))
         if update_readme_table2(places.readme, places.results):

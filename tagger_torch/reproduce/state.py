@@ -3,6 +3,7 @@
     RUNS_DIR/NAME/      the run's directory (`tagger-torch train`'s files: metrics.jsonl, checkpoint.pt, ...)
     RUNS_DIR/NAME/<case>.json   the scorings of a finished run (`Case.key`, e.g. test.json)
     RESULTS/table2/NAME.json    a Table-2 or check cell's result (reproduce/table2.py)
+    RESULTS/norms/NAME.json     a LayerNorm placement's run (reproduce/norms.py)
     RESULTS/NAME/publish.json   a shipped model (tagger_torch.publish)
     RESULTS/progress/NAME/      an unfinished run's metrics.jsonl and curves.png, as last published
 """
@@ -19,6 +20,8 @@ from .plan import Flattened, PlannedRun
 
 PROGRESS = "progress"  # RESULTS/progress/NAME/: unfinished runs
 TABLE2 = "table2"  # RESULTS/table2/NAME.json: Table-2 and check cells
+# a cell's table -> the folder of its result files (Table 1's are the shipped models' folders)
+CELL_FOLDERS = {"table2": TABLE2, "check": TABLE2, "norms": "norms"}
 
 
 def read_json(path: str) -> Optional[dict]:
@@ -80,8 +83,8 @@ class RunState:
 
 def result_path(results: str, run: PlannedRun) -> str:
     """The file that says a run is published: its Table-2/check cell, else its shipped model's."""
-    if run.cell is not None and run.cell.table != "table1":
-        return os.path.join(results, TABLE2, f"{run.name}.json")
+    if run.cell is not None and run.cell.table in CELL_FOLDERS:
+        return os.path.join(results, CELL_FOLDERS[run.cell.table], f"{run.name}.json")
     return os.path.join(results, run.name, "publish.json")
 
 

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 from ..files import write_text
 from ..precision import cpu_bf16_native, cpu_capability, cpu_model
 from .plan import MODEL_TITLES, PLAN, TABLE2_COLUMNS, PlannedRun, column
-from .state import PROGRESS, TABLE2, RunState, last, protocol, read_json, same_protocol
+from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, read_json, same_protocol
 
 BEGIN, END = "<!-- table2:begin -->", "<!-- table2:end -->"  # README.md's Table 2 section
 
@@ -50,17 +50,19 @@ def machine() -> dict:
                 load_avg=[round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None)
 
 
-def write_result(results: str, state: RunState, test: dict, stage1: Optional[RunState]) -> str:
-    """results/table2/NAME.json for the finished run of `state`, scored by `test` (`evaluate`'s JSON)."""
+def write_result(results: str, state: RunState, scored: dict, stage1: Optional[RunState]) -> str:
+    """RESULTS/<cell's folder>/NAME.json for the finished run of `state`, scored by `scored` (its first
+    scoring: `evaluate`'s JSON, kept under the scoring's key, e.g. "test")."""
     run = state.run
     result = {"name": run.name, "table": run.cell.table, "model": run.cell.row, "column": run.cell.column,
               "paper": run.cell.paper, "epochs": state.epochs,
-              "stopped": "epochs" if state.epochs >= run.epochs else "flattened", "protocol": protocol(run),
-              "test_class_error": last(test["class_error"]), "test_class_cost": last(test["class_cost"]),
-              "test": test, "run": run_facts(state), **machine()}
+              "stopped": "epochs" if state.epochs >= run.epochs else "flattened", "protocol": protocol(run)}
+    if "class_error" in scored:
+        result.update(test_class_error=last(scored["class_error"]), test_class_cost=last(scored["class_cost"]))
+    result.update({run.scorings[0].key: scored, "run": run_facts(state), **machine()})
     if stage1 is not None:
         result["stage1"] = run_facts(stage1)
-    path = os.path.join(results, TABLE2, f"{run.name}.json")
+    path = os.path.join(results, CELL_FOLDERS[run.cell.table], f"{run.name}.json")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_text(path, json.dumps(result, indent=2) + "\n")
     return path
@@ -107,7 +109,7 @@ def _progress_text(results: str, run: PlannedRun, link: str) -> str:
 def collect(results: str) -> Dict[str, dict]:
     """name -> its result file, for every run of the plan with one."""
     found = {}
-    for run in PLAN:
+    for run in (r for r in PLAN if r.cell is not None and CELL_FOLDERS.get(r.cell.table) == TABLE2):
         result = read_json(os.path.join(results, TABLE2, f"{run.name}.json"))
         if result is not None:
             found[run.name] = result
