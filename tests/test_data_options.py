@@ -14,8 +14,8 @@ from tagger_torch.data.h5layout import write_fuel_file
 from tagger_torch.data.permute import (PERM_ATTR, SEED_ATTR, inverse_permutation, pixel_permutation,
                                        permute_pixels, read_permutation)
 from tagger_torch.data.shapes import DESCRIPTION, SQUARE, TRIANGLE, generate_shapes
-from test_data_cli import assert_nothing_written, assert_user_error
-from tiny import TINY, invoke as run
+from test_data_cli import assert_nothing_written
+from tiny import TINY, assert_one_line_error, invoke as run
 
 SIZES = {"n_train": 40, "n_valid": 10, "n_test": 20, "n_single": 5}
 SMALL = ["--n-train", 40, "--n-valid", 10, "--n-test", 20, "--n-single", 5]
@@ -108,14 +108,14 @@ def test_n_shapes_file_summary_and_evaluate(tmp_path, n_shapes):
 
 @pytest.mark.parametrize("value", [0, -1, 1, 11, 1000])
 def test_bad_n_shapes(tmp_path, value):
-    assert_user_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--n-shapes", value),
-                      "--n-shapes must be between 2 and 10")
+    assert_one_line_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--n-shapes", value),
+                          "--n-shapes must be between 2 and 10")
     assert_nothing_written(tmp_path)
 
 
 def test_n_shapes_is_for_shapes_only(tmp_path):
-    assert_user_error(run("make-dataset", "freq20-2mnist", "--out", tmp_path / "x.h5", "--n-shapes", 2),
-                      "--n-shapes applies to the shapes data set only")
+    assert_one_line_error(run("make-dataset", "freq20-2mnist", "--out", tmp_path / "x.h5", "--n-shapes", 2),
+                          "--n-shapes applies to the shapes data set only")
     assert_nothing_written(tmp_path)
 
 
@@ -192,6 +192,6 @@ def test_permuted_freq20_file(tmp_path, mnist_sources, name):
 
 @pytest.mark.parametrize("value", [-1, 2**32])
 def test_bad_permute_seed(tmp_path, value):
-    assert_user_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--permute-seed", value),
-                      "--permute-seed must be between 0 and 2**32 - 1")
+    assert_one_line_error(run("make-dataset", "shapes", "--out", tmp_path / "x.h5", "--permute-seed", value),
+                          "--permute-seed must be between 0 and 2**32 - 1")
     assert_nothing_written(tmp_path)

@@ -11,7 +11,7 @@ from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
 from tagger_torch.model import Tagger
 from tagger_torch.models import Split
-from tiny import TINY, invoke
+from tiny import TINY, assert_one_line_error, invoke
 
 
 
@@ -73,11 +73,9 @@ def test_evaluate_from_params_and_config(tmp_path, trained_run, small_shapes_h5)
 ])
 def test_evaluate_bad_inputs(trained_run, small_shapes_h5, extra, message):
     result = invoke("evaluate", "--run", trained_run, "--hdf5", small_shapes_h5, "--device", "cpu", *extra)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert_one_line_error(result, message)
 
 
 def test_evaluate_needs_a_model(small_shapes_h5, tmp_path):
     result = invoke("evaluate", "--hdf5", small_shapes_h5, "--params", tmp_path / "p.npz")
-    assert result.exit_code == 2 and "--config" in result.stderr
+    assert_one_line_error(result, "--config")

@@ -8,7 +8,7 @@ import pytest
 
 from tagger_torch.config import TaggerConfig
 from tagger_torch.params import init_params
-from tiny import invoke
+from tiny import assert_one_line_error, invoke
 
 CONFIG = {"in_dim": [3, 4], "encoder_proj": [8, 6, 11], "n_groups": 3, "n_iterations": 2,
           "class_cost_x": 0.1, "seed": 4}
@@ -79,21 +79,19 @@ def test_trace_bad_inputs_exit_2_with_one_line(files, tmp_path, change, message)
     result = invoke("trace", "--config", files["cfg.json"], "--params", files["p.npz"], "--input",
                     files["x.npy"], "--noise", files["n.npz"], "--labels", files["y.npy"], "--out",
                     files["t.npz"], "--dtype", dtype)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+    assert_one_line_error(result, message)
 
 
 def test_init_params_needs_a_config(files):
     result = invoke("init-params", "--out", files["p.npz"])
-    assert result.exit_code == 2 and "exactly one of --config" in result.stderr
+    assert_one_line_error(result, "exactly one of --config")
 
 
 def test_python_dash_m_entry_point(files):
     """`python -m tagger_torch` is the same command line as `tagger-torch`, one-line errors included."""
     bad = subprocess.run([sys.executable, "-m", "tagger_torch", "init-params", "--config", files["x.npy"],
                           "--out", files["p.npz"]], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.startswith("Error:") and bad.stderr.strip().count("\n") == 0
+    assert_one_line_error(bad)
     ok = subprocess.run([sys.executable, "-m", "tagger_torch", "--help"], capture_output=True, text=True,
                         timeout=120)
     assert ok.returncode == 0 and ok.stdout.startswith("Usage: python -m tagger_torch") and "train" in ok.stdout

@@ -18,7 +18,7 @@ from tagger_torch.model import Tagger
 from tagger_torch.normstats import (BatchStatistics, PopulationStatistics, Recorder, check_norm_stats,
                                     load_norm_stats, save_norm_stats)
 from tagger_torch.tagger import tag_iteration
-from tiny import TINY, invoke
+from tiny import TINY, assert_one_line_error, invoke
 
 SITES = ["W", "f_1_W", "f_2_W", "y", "g_1_W", "g_0_W", "z_u_W", "m_u_W"]  # TINY's Ladder: L = 2
 
@@ -29,12 +29,6 @@ def copy_run(src, dst):
     for name in ("config.json", "params.npz"):
         shutil.copy(os.path.join(src, name), dst)
     return str(dst)
-
-
-def one_line_error(result, message):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -168,25 +162,25 @@ def test_calibrate_and_evaluate_errors(calibrated_run, trained_run, small_shapes
         return invoke("evaluate", "--run", run, "--hdf5", small_shapes_h5, "--device", "cpu",
                       "--norm-stats", "population", *extra)
 
-    one_line_error(evaluate(calibrated_run, "--iterations", 5), "calibrate with --iterations 5")
-    one_line_error(evaluate(calibrated_run, "--iterations", 2, "--groups", 4), "calibrate with --groups 4")
+    assert_one_line_error(evaluate(calibrated_run, "--iterations", 5), "calibrate with --iterations 5")
+    assert_one_line_error(evaluate(calibrated_run, "--iterations", 2, "--groups", 4), "calibrate with --groups 4")
     bare = copy_run(trained_run, tmp_path / "bare")
-    one_line_error(evaluate(bare), "has no population statistics")
-    one_line_error(invoke("evaluate", "--run", bare, "--hdf5", small_shapes_h5, "--device", "cpu", "--batch-size", 1),
-                   "cannot normalise one example with batch statistics")
+    assert_one_line_error(evaluate(bare), "has no population statistics")
+    assert_one_line_error(invoke("evaluate", "--run", bare, "--hdf5", small_shapes_h5, "--device", "cpu",
+                                 "--batch-size", 1), "cannot normalise one example with batch statistics")
     stale = copy_run(trained_run, tmp_path / "stale")
     shutil.copy(os.path.join(calibrated_run, "norm_stats.npz"), stale)
     params = dict(np.load(os.path.join(stale, "params.npz")))
     params["b"] = params["b"] + 0.1
     np.savez(os.path.join(stale, "params.npz"), **params)
-    one_line_error(evaluate(stale, "--iterations", 2), "other parameters")
+    assert_one_line_error(evaluate(stale, "--iterations", 2), "other parameters")
     ln = tmp_path / "ln"
     ln.mkdir()
     config = from_dict({**TINY, "norm": "layer"})
     (ln / "config.json").write_text(config.to_json())
     np.savez(ln / "params.npz", **perturbed_params(config, seed=0))
-    one_line_error(evaluate(str(ln)), "LayerNorm")
-    one_line_error(invoke("calibrate", "--run", ln, "--hdf5", small_shapes_h5), "LayerNorm")
-    one_line_error(invoke("calibrate", "--run", bare), "give --hdf5")
-    one_line_error(invoke("calibrate", "--run", bare, "--hdf5", small_shapes_h5, "--split", "nope"), "no split")
+    assert_one_line_error(evaluate(str(ln)), "LayerNorm")
+    assert_one_line_error(invoke("calibrate", "--run", ln, "--hdf5", small_shapes_h5), "LayerNorm")
+    assert_one_line_error(invoke("calibrate", "--run", bare), "give --hdf5")
+    assert_one_line_error(invoke("calibrate", "--run", bare, "--hdf5", small_shapes_h5, "--split", "nope"), "no split")
     assert not os.path.exists(os.path.join(bare, "norm_stats.npz"))

@@ -23,7 +23,7 @@ from tagger_torch.publish import ROUNDING_DRAWS, PublishSettings, params_digest,
 from tagger_torch.reproduce.plan import PAPER
 from tagger_torch.training.rundir import read_metrics
 from tagger_torch.results_readme import BEGIN, END, collect, update_readme_section, write_results_readme
-from tiny import TINY, invoke
+from tiny import TINY, assert_one_line_error, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # the plan's shapes-bn with the tiny config of `trained_run` (1 epoch): its scorings are Table 1's cases
@@ -218,7 +218,7 @@ def test_publish_refuses_unfinished_runs_and_other_configs(trained_run, data, tm
     with pytest.raises(TaggerError, match="has finished 1 of 3 epochs"):
         publish_run(str(run), unfinished, str(tmp_path / "results"), data)
     result = invoke("reproduce", "publish", "shapes-xx", "--results", tmp_path)
-    assert result.exit_code == 2 and "unknown run 'shapes-xx'" in result.stderr
+    assert_one_line_error(result, "unknown run 'shapes-xx'")
 
 
 def test_evaluate_pretrained_reproduces_the_published_scores(results_env, small_shapes_h5, tmp_path):
@@ -259,9 +259,7 @@ def test_pretrained_errors(results_env, small_shapes_h5, args, message):
     for verb in ("evaluate", "visualize"):
         extra = ["--out", "f.png"] if verb == "visualize" else []
         result = invoke(verb, *args, "--hdf5", small_shapes_h5, "--device", "cpu", *extra)
-        assert result.exit_code == 2
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+        assert_one_line_error(result, message)
 
 
 def test_float16_parameter_files_load_everywhere(trained_run, small_shapes_h5, tmp_path):

@@ -11,6 +11,7 @@ import tagger_reference as ref
 from parity_tests.cases import perturbed_params
 from tagger_reference.cli import main
 from tagger_torch.config import from_dict
+from tiny import assert_one_line_error
 
 TRAINING_FIELDS = {"lr": 0.001, "batch_size": 4, "valid_batch_size": 4, "num_epochs": 1, "seed": 3,
                    "labeled_samples": None}
@@ -113,13 +114,6 @@ def run_trace(tmp_path, **override):
     return invoke(*args)
 
 
-def assert_one_line_error(result, pattern):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    assert pattern in lines[0], lines[0]
-
-
 def test_errors_are_one_line_with_status_2(tmp_path):
     fields = CONFIGS["continuous-batch-1obj"]
     config, x, noise, labels = write_inputs(tmp_path, fields)
@@ -169,8 +163,7 @@ def test_python_dash_m_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tagger_reference", "init-params", "--config",
                            str(tmp_path / "bad.json"), "--out", str(tmp_path / "p.npz")],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("Error: config field 'norm'")
+    assert_one_line_error(proc, "Error: config field 'norm'")
     proc = subprocess.run([sys.executable, "-m", "tagger_reference", "--help"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "init-params" in proc.stdout and "trace" in proc.stdout

@@ -15,7 +15,7 @@ from tagger_torch.files import read_npz
 from tagger_torch.reproduce.plan import PAPER, PAPER_TABLE2, TABLE2_COLUMNS, column
 from tagger_torch.reproduce.state import has_flattened
 from tagger_torch.reproduce.plan import Flattened
-from tiny import invoke
+from tiny import assert_one_line_error, invoke
 
 TINY_MODEL = {"encoder_proj": [60, 30, 12], "n_groups": 3, "batch_size": 50, "valid_batch_size": 50, "seed": 3}
 PLAN = {
@@ -127,23 +127,17 @@ def test_status_reports_every_run(plan, uninterrupted):
     assert again.returncode == 0 and "tiny-stage2: published (2 epochs)" in again.stdout
 
 
-def one_line_error(result, message):
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
-
-
 def test_bad_input(plan, tmp_path):
-    one_line_error(reproduce("run", plan, tmp_path, "no-such-run"), "unknown run 'no-such-run'")
-    one_line_error(reproduce("run", plan, tmp_path, "tiny-stage2"),
-                   "tiny-stage2 starts from tiny-stage1, which has no run directory")
+    assert_one_line_error(reproduce("run", plan, tmp_path, "no-such-run"), "unknown run 'no-such-run'")
+    assert_one_line_error(reproduce("run", plan, tmp_path, "tiny-stage2"),
+                          "tiny-stage2 starts from tiny-stage1, which has no run directory")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "runs").write_text("a file")
-    one_line_error(reproduce("run", plan, tmp_path / "other"), "is a file, not a folder")
+    assert_one_line_error(reproduce("run", plan, tmp_path / "other"), "is a file, not a folder")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"runs": [{"name": "x", "preset": "shapes50k20x20", "data": "nowhere", "epochs": 1}]}))
-    one_line_error(subprocess.run(command("status", (str(bad), plan[1]), tmp_path), capture_output=True, text=True,
-                                  env=ENV), "uses the data set 'nowhere'")
+    status = subprocess.run(command("status", (str(bad), plan[1]), tmp_path), capture_output=True, text=True, env=ENV)
+    assert_one_line_error(status, "uses the data set 'nowhere'")
 
 
 def test_paper_plan():

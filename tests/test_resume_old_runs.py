@@ -10,7 +10,7 @@ import torch
 from tagger_torch.config import from_dict
 from tagger_torch.training import run_training
 from tagger_torch.training.rundir import CHECKPOINT_FORMAT, load_checkpoint
-from tiny import LABELLED, TINY, invoke, write_labelled_h5
+from tiny import LABELLED, TINY, assert_one_line_error, invoke, write_labelled_h5
 
 CPU = torch.device("cpu")
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "run-main-9f602e1")
@@ -96,8 +96,6 @@ def test_a_checkpoint_that_cannot_resume_says_what_to_do(tmp_path, state, messag
         state["format"] = CHECKPOINT_FORMAT + 1
     torch.save(state, run / "checkpoint.pt")
     result = invoke("train", "--resume", run, "--device", "cpu")
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert_one_line_error(result, message)
     if "lacks" in message:
-        assert f"--load-from {run}" in lines[0]
+        assert f"--load-from {run}" in result.stderr

@@ -10,8 +10,8 @@ from PIL import Image
 from parity_tests.cases import perturbed_params
 from tagger_torch.config import from_dict
 from tagger_torch.data import load_split
-from test_normstats import copy_run, one_line_error
-from tiny import TINY, invoke
+from test_normstats import copy_run
+from tiny import TINY, assert_one_line_error, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -158,5 +158,5 @@ def test_bad_inputs(bn_runs, images, tmp_path, case, message):
     if case == "npy-range":
         np.save(tmp_path / "a.npy", np.full((2, 400), 2.0, np.float32))
     result = invoke("segment", "--run", args[0], "--out", args[1], "--device", "cpu", *args[2:])
-    one_line_error(result, message)
+    assert_one_line_error(result, message)
     assert not os.path.exists(out)

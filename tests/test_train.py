@@ -17,7 +17,7 @@ from tagger_torch.model import Tagger
 from tagger_torch.training import Trainer, run_training
 from tagger_torch.training import step as step_module
 from tagger_torch.training.streams import labelled_indices
-from tiny import TINY, invoke, write_labelled_h5
+from tiny import TINY, assert_one_line_error, invoke, write_labelled_h5
 
 CPU = torch.device("cpu")
 
@@ -70,7 +70,7 @@ def test_training_lowers_the_cost_and_writes_the_run(tmp_path, small_shapes_h5):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # a second train into the same directory is refused
     again = invoke("train", "--hdf5", small_shapes_h5, "--config", cfg, "--out", run, "--device", "cpu")
-    assert again.exit_code == 2 and "--resume" in again.stderr
+    assert_one_line_error(again, "--resume")
 
 
 def test_stop_and_resume_equal_an_uninterrupted_run(tmp_path, small_shapes_h5, tiny_config):
@@ -258,6 +258,4 @@ def test_bad_inputs_give_one_line_and_exit_2(tmp_path, small_shapes_h5, case, me
         "missing_data": ["train", "--hdf5", tmp_path / "none.h5"],
     }[case]
     result = invoke(*args)
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert_one_line_error(result, message)

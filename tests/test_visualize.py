@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tagger_torch.visualize import coloured, image_shape, plot_curves
-from tiny import invoke
+from tiny import assert_one_line_error, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -31,9 +31,7 @@ def test_figure_is_written(tmp_path, trained_run, small_shapes_h5, extra):
 def test_visualize_bad_inputs(tmp_path, trained_run, small_shapes_h5, extra, message):
     result = invoke("visualize", "--run", trained_run, "--hdf5", small_shapes_h5, "--out", tmp_path / "f.png",
                     "--device", "cpu", *extra)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert_one_line_error(result, message)
 
 
 def test_curves_and_helpers(tmp_path):

