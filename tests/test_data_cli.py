@@ -135,5 +135,5 @@ def test_console_script_prints_one_line(tmp_path):
     command = "import sys; from tagger_torch.cli import main; sys.exit(main())"  # what the console script runs
     proc = subprocess.run([sys.executable, "-c", command, "data-summary", str(tmp_path / "none.h5")],
                           capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"Error: data file not found: {tmp_path / 'none.h5'}"]
+    assert_one_line_error(proc, f"Error: data file not found: {tmp_path / 'none.h5'}; make one with "
+                                "`tagger-torch make-dataset NAME --out PATH`")

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 
 from ..errors import TaggerError
+from .standard import how_to_make
 
 INPUT_TYPES = ("binary", "continuous")
 SCAN_ROWS = 5000  # rows read at a time when scanning a whole source
@@ -110,7 +111,7 @@ def open_fuel_file(path: str) -> Iterator[Tuple[h5py.File, Dict[str, Dict[str, T
     which neither the release nor this package writes.
     """
     if not os.path.exists(path):
-        raise TaggerError(f"data file not found: {path}")
+        raise TaggerError(f"data file not found: {path}; {how_to_make(path)}")
     if os.path.isdir(path) or not h5py.is_hdf5(path):
         raise TaggerError(f"not an HDF5 file: {path}")
     try:
