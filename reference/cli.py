@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from tagger_torch.config import load_config
+from tagger_torch.config import TaggerConfig, load_config
 from tagger_torch.errors import TaggerError
 from tagger_torch.files import save_npz
 from tagger_torch.inputs import check_params, load_trace_inputs, read_params
@@ -22,7 +22,7 @@ from .params import param_shapes
 def reference_config(path):
     """A config file's Tagger config; the reference implements Tagger only."""
     config = load_config(path)
-    if config.model != "tagger":
+    if not isinstance(config, TaggerConfig):
         raise TaggerError(f"the NumPy reference implements Tagger only; {path} has model '{config.model}'")
     return config
 

@@ -40,6 +40,7 @@ def calibrate_model(model, hdf5: str, split: str = "train", n_iterations: int = 
     max_examples: only the first N examples of the split (None: all); seed: the noise and m0 draws.
     """
     config = model.config
+    config.require("population_statistics", "calibrate")
     K = n_groups or config.n_groups
     recorder = Recorder(config.norm, K)  # TaggerError for a norm without batch statistics
     info = dataset_info(hdf5)
@@ -71,7 +72,7 @@ def stats_path(run: Optional[str]) -> Optional[str]:
     return None if run is None else os.path.join(run, NORM_STATS)
 
 
-def choose_normaliser(model, run: Optional[str], choice: str, n_groups: int, n_iterations: int,
+def choose_normaliser(model, run: Optional[str], choice: str, n_groups: Optional[int], n_iterations: Optional[int],
                       n_examples: Optional[int] = None, paths=("clean", "corrupted")):
     """The normaliser for `--norm-stats choice` (auto, batch or population): None (each batch's own
     statistics, the release's) or `PopulationStatistics` from DIR/norm_stats.npz, checked.
@@ -79,8 +80,13 @@ def choose_normaliser(model, run: Optional[str], choice: str, n_groups: int, n_i
     auto: population statistics for a model with BatchNorm sites (norm 'batch', 'layer-ladder',
     'layer-tagger') that has them, else batch statistics. A model whose norm has only LayerNorm sites
     normalises each example alone: it needs and takes no population statistics. A model with BatchNorm
-    sites cannot normalise one example with batch statistics (n_examples == 1): error.
+    sites cannot normalise one example with batch statistics (n_examples == 1): error. A model without
+    population statistics (config.population_statistics) takes batch statistics.
     """
+    if not model.config.population_statistics:
+        if choice == "population":
+            model.config.require("population_statistics", "--norm-stats population")
+        return None
     norm = model.config.norm
     batch_norm = uses_batch_statistics(norm)
     path = stats_path(run)

@@ -12,13 +12,19 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Optional, Tuple
 
 from .errors import TaggerError
 from .models import MODELS, config_class
 from .norms import NORMS
 
 INPUT_TYPES = ("binary", "continuous")
+# what a model can do beyond training and scoring -> what the model then does (RunConfig.require's message)
+CAPABILITIES = {
+    "grouping": "splits its inputs into groups",
+    "iterative": "refines its groups over iterations",
+    "population_statistics": "can normalise with population statistics",
+}
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,15 @@ class RunConfig:
 
     The Trainer reads only these, `input_size`, and for models that read labels `uses_labels`,
     `objects_per_sample` and `n_classes`. A model's config class adds its own fields after them.
+
+    What else the model can do, the verbs ask of its config class (CAPABILITIES; `require`), never
+    its name: `grouping` (masks, AMI/ARI: visualize, segment, evaluate --groups), `iterative` (TAG
+    iterations: trace), `population_statistics` (calibrate, --norm-stats population).
     """
+
+    grouping: ClassVar[bool] = False  # it splits each input into K groups with masks m_k
+    iterative: ClassVar[bool] = False  # it runs T iterations whose intermediates `trace` records
+    population_statistics: ClassVar[bool] = False  # its normalisations take kept statistics (normstats)
 
     model: str = "tagger"  # the model type (tagger_torch.models.MODELS); a file without it is Tagger's
     in_dim: Tuple[int, ...] = (400,)  # shape of one input example; D = prod(in_dim)
@@ -59,6 +73,17 @@ class RunConfig:
     def uses_labels(self) -> bool:
         """Whether training reads the labelled stream (and the data must hold labels)."""
         return False
+
+    @property
+    def binary_inputs(self) -> bool:
+        """Whether the model reads binary inputs (every value 0 or 1)."""
+        return False
+
+    def require(self, capability: str, use: str) -> None:
+        """TaggerError unless the model has `capability` (a key of CAPABILITIES), which `use` needs."""
+        if not getattr(self, capability):
+            raise TaggerError(f"{use} needs a model that {CAPABILITIES[capability]}; the model '{self.model}' "
+                              "does not")
 
     @property
     def training_streams(self) -> Tuple[str, ...]:
@@ -122,6 +147,10 @@ class RunConfig:
 class TaggerConfig(RunConfig):
     """Tagger (SPEC sections 1-6, 8) with the release's field names; `trace` reads these."""
 
+    grouping: ClassVar[bool] = True
+    iterative: ClassVar[bool] = True
+    population_statistics: ClassVar[bool] = True  # at its BatchNorm sites (a norm without any: calibrate says so)
+
     input_type: str = "binary"  # 'binary' (bit-flip noise, Bernoulli q) or 'continuous' (Gaussian)
     n_groups: int = 4  # K, the number of groups
     n_iterations: int = 3  # T, the number of TAG iterations
@@ -140,6 +169,10 @@ class TaggerConfig(RunConfig):
     @property
     def uses_labels(self) -> bool:
         return self.class_cost_x > 0
+
+    @property
+    def binary_inputs(self) -> bool:
+        return self.input_type == "binary"
 
     def check_data(self, info, split: str = "train", training: bool = True) -> None:
         """As `RunConfig.check_data`; for training a binary model also needs binary data."""

@@ -194,8 +194,8 @@ class Tagger(NamedParameters, nn.Module):
         clean path, which runs only for masks or labels. n_groups, n_iterations override K and T.
         normaliser: as in `forward` (None: each batch's statistics, the release's protocol).
         """
-        K = n_groups or self.config.n_groups
-        T = n_iterations or self.config.n_iterations
+        setting = self.evaluation_facts(n_groups, n_iterations)
+        K, T = setting["groups"], setting["iterations"]
         x, labels, masks = split.x, split.labels, split.masks
         N, device = x.shape[0], x.device
         if masks is not None:

@@ -83,10 +83,13 @@ class Model(Protocol):
 
     def evaluate(self, split: Split, *, batch_size: int, generator: "torch.Generator",
                  progress: bool = False, **options) -> Dict[str, list]:
-        """Per-quantity means over the split's examples (lists: one value per iteration)."""
+        """Per-quantity means over the split's examples (lists: one value per iteration). `evaluate` passes
+        every model the options n_groups and n_iterations (None: the trained K and T; a model that does not
+        group refuses n_groups), and a model with population statistics its `normaliser`."""
 
     def evaluation_facts(self, **options) -> Dict[str, Any]:
-        """The settings an evaluation with `options` ran under, for its report."""
+        """The settings an evaluation with `options` runs under (Tagger: K `groups` and T `iterations`,
+        the trained ones unless `options` give others), for its report."""
 
     def load_params(self, params: Mapping[str, "np.ndarray"], subset: bool = False) -> list:
         """Copy parameters by name (every shape checked); returns the names loaded."""

@@ -191,7 +191,7 @@ def test_cli_trains_and_evaluates_a_baseline(tmp_path, labelled_h5):
     ("no_labels_config", "the model 'convnet' learns from labels but"),
     ("no_labels_preset", "the model 'fc-mlp' learns from labels but"),
     ("mismatch", "--model fc-mlp does not match the preset 'freq20-2mnist-pretrain'"),
-    ("groups", "--groups applies to Tagger only"),
+    ("groups", "--groups needs a model that splits its inputs into groups; the model 'fc-mlp' does not"),
 ])
 def test_bad_requests_give_one_line_and_exit_2(tmp_path, small_shapes_h5, labelled_h5, case, message):
     out = ["--out", tmp_path / "run", "--device", "cpu"]

@@ -1,14 +1,19 @@
-"""The package's shape: no module over 400 lines, and no import cycle between modules.
+"""The package's shape: no module over 400 lines, no import cycle between modules, and no module
+outside the model registry that compares a model's name (the verbs ask a model's capabilities).
 
-Imports are read from the source (module level and inside functions alike), for both twins."""
+Imports and comparisons are read from the source (module level and inside functions alike), for both twins."""
 import ast
 from pathlib import Path
 
 import pytest
 
+from tagger_torch.models import MODELS
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {"tagger_torch": ROOT / "tagger_torch", "tagger_reference": ROOT / "reference"}
 MAX_LINES = 400
+# the modules that may name a model type: the registry and the configs it picks
+MODEL_SEAM = {"tagger_torch.models", "tagger_torch.config"}
 
 
 def modules():
@@ -98,3 +103,29 @@ def test_setup_ships_every_package():
     folders = {".".join(("tagger_torch",) + init.parent.relative_to(PACKAGES["tagger_torch"]).parts)
                for init in PACKAGES["tagger_torch"].rglob("__init__.py")}
     assert folders <= shipped, f"setup.py's packages lack {sorted(folders - shipped)}"
+
+
+def model_name_comparisons(path):
+    """The lines of `path` that compare something with a registered model's name (e.g.
+    `config.model != "tagger"`, `model in ("fc-mlp", "convnet")`)."""
+    def names(node):
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str) and node.value in MODELS
+        return isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(names(e) for e in node.elts)
+
+    tree = ast.parse(path.read_text(), str(path))
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Compare) and any(names(n) for n in [node.left, *node.comparators])]
+
+
+def test_no_module_outside_the_registry_compares_a_model_name():
+    leaks = {name: model_name_comparisons(path) for name, path in modules().items() if name not in MODEL_SEAM}
+    leaks = {name: lines for name, lines in leaks.items() if lines}
+    assert not leaks, f"model names compared (ask config.require / the model instead): {leaks}"
+
+
+def test_the_name_check_finds_comparisons(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text('if config.model != "tagger":\n    pass\nok = kind == "binary"\n'
+                    'clash = model in ("x", "fc-mlp")\n')
+    assert model_name_comparisons(path) == [1, 4]

@@ -1,5 +1,6 @@
 """The model registry: a model other than Tagger, one class here and one registry line, trains, stops,
-resumes exactly and is scored through the same Trainer, run directory and evaluation."""
+resumes exactly and is scored through the same Trainer, run directory and evaluation;
+the verbs that need what it cannot do (groups, iterations, population statistics) say so in one line."""
 import json
 import os
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from tagger_torch.inputs import check_params
 from tagger_torch.models import MODELS, Batch, Split, build_model
 from tagger_torch.training import run_training
 from tagger_torch.training.rundir import load_model
+from tiny import assert_one_line_error, invoke
 
 CPU = torch.device("cpu")
 
@@ -52,11 +54,11 @@ class Toy(nn.Module):
         return cost, {"cost": cost.detach()}
 
     @torch.no_grad()
-    def evaluate(self, split: Split, *, batch_size, generator, progress=False):
+    def evaluate(self, split: Split, *, batch_size, generator, progress=False, **options):  # options: K, T
         costs = [len(x) * float(self(x)) for x in torch.split(split.x, batch_size)]
         return {"cost": [sum(costs) / len(split.x)]}
 
-    def evaluation_facts(self):
+    def evaluation_facts(self, **options):
         return {"hidden": self.config.hidden}
 
     def load_params(self, params, subset=False):
@@ -111,3 +113,21 @@ def test_config_files_pick_their_model(toy):
         from_dict({"model": "toy", "encoder_proj": [8, 4]})  # another model's fields are not this one's
     with pytest.raises(TaggerError, match="unknown model 'nope' .known: tagger, fc-mlp"):
         from_dict({"model": "nope"})
+
+
+@pytest.mark.parametrize("verb, args, message", [
+    ("visualize", ["--out", "f.png"], "visualize needs a model that splits its inputs into groups; the model 'toy'"),
+    ("segment", ["--out", "s.npz", "--input", "x.npy"], "segment needs a model that splits its inputs into groups"),
+    ("calibrate", [], "calibrate needs a model that can normalise with population statistics"),
+    ("evaluate", ["--norm-stats", "population"], "--norm-stats population needs a model that can normalise"),
+    ("trace", [], "trace needs a model that refines its groups over iterations; the model 'toy' does not"),
+])
+def test_a_verb_the_model_cannot_serve_says_so(tmp_path, small_shapes_h5, toy, verb, args, message):
+    run = str(tmp_path / "run")
+    run_training(toy.replace(num_epochs=1), small_shapes_h5, run, CPU, echo=lambda s: None)
+    if verb == "trace":
+        common = ["--config", os.path.join(run, "config.json"), "--params", os.path.join(run, "params.npz"),
+                  "--input", "x.npy", "--noise", "n.npz", "--out", "t.npz"]
+    else:
+        common = ["--run", run] + (["--hdf5", small_shapes_h5] if verb != "segment" else [])
+    assert_one_line_error(invoke(verb, *common, *args, "--device", "cpu"), message)

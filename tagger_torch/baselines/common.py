@@ -153,10 +153,10 @@ class Classifier(NamedParameters, nn.Module):
         """Class cost and error (%) over split.x (N, D) in batches of `batch_size`, in order, clean inputs.
 
         The error is `costs.classification_error` of softmax(logits) (SPEC 6: top-1, or the top-two
-        rule for two digits). n_iterations (Tagger's T) is ignored; n_groups is Tagger's only.
+        rule for two digits). n_iterations (Tagger's T) is ignored; n_groups needs a grouping model.
         """
         if n_groups is not None:
-            raise TaggerError(f"--groups applies to Tagger only, not to the model '{self.config.model}'")
+            self.config.require("grouping", "--groups")
         if split.labels is None:
             raise TaggerError(f"the model '{self.config.model}' is scored on labels, and the split has none")
         N = split.x.shape[0]

@@ -15,7 +15,6 @@ from ..config import RunConfig, resolve_config
 from ..errors import TaggerError
 from ..files import save_npz
 from ..inputs import load_trace_inputs, read_params
-from ..model import Tagger
 from ..models import build_model
 from ..precision import resolve_device
 from .options import config_options, device_option
@@ -58,12 +57,11 @@ def init_params(config_path, preset, seed, out):
 def trace(config_path, preset, params_path, input_path, noise_path, out, labels_path, dtype, device):
     """Run one forward pass and save every intermediate (z, m, m_lh, delta_z, y, costs)."""
     config = one_config(config_path, preset)
-    if config.model != "tagger":
-        raise TaggerError(f"trace records Tagger's iterations; the config's model is '{config.model}'")
+    config.require("iterative", "trace")
     if dtype not in DTYPES:
         raise TaggerError(f"unknown --dtype '{dtype}' (use {' or '.join(DTYPES)})")
-    model = Tagger(config, params=read_params(params_path), dtype=getattr(torch, dtype),
-                   device=resolve_device(device))
+    model = build_model(config, params=read_params(params_path), dtype=getattr(torch, dtype),
+                        device=resolve_device(device))
     x, m_init, corruption, labels = load_trace_inputs(config, input_path, noise_path, labels_path)
     with torch.no_grad():
         result = model(x, corrupt=False, corruption=corruption, m_init=m_init, labels=labels, record=True)

@@ -7,7 +7,6 @@ import click
 
 from ..bench import run_bench
 from ..config import resolve_config
-from ..errors import TaggerError
 from ..precision import resolve_device, resolve_precision, warn_if_slow
 from .options import compile_option, config_options, device_option, precision_option
 
@@ -25,8 +24,6 @@ from .options import compile_option, config_options, device_option, precision_op
 def bench_command(preset, config_path, steps, warmup, device, precision, compile_, as_json):
     """Time training steps (synthetic data) and report images/s and GFLOP/s against the matmul rate."""
     config = resolve_config(preset, config_path)
-    if config.model != "tagger":
-        raise TaggerError(f"bench times Tagger's step; time the model '{config.model}' with scripts/time_table2.py")
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     warn_if_slow(prec, dev)

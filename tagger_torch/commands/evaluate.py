@@ -45,20 +45,16 @@ def evaluate_command(run, pretrained, params, config_path, hdf5, split, iteratio
     config, model = load_model(run, params, config_path, device=dev)
     precision = resolve_precision(precision, dev)
     warn_if_slow(precision, dev)
-    options = {}
-    if config.model != "tagger" and norm_stats != "batch":
-        raise TaggerError(f"--norm-stats {norm_stats} applies to Tagger models, not {config.model}")
-    normaliser = None  # None: each batch's own statistics
-    if config.model == "tagger":
-        normaliser = choose_normaliser(model, run, norm_stats, groups or config.n_groups, iterations,
-                                       n_examples=batch_size)
-    if normaliser is not None:
+    options = dict(n_groups=groups, n_iterations=iterations)
+    facts = model.evaluation_facts(**options)  # the model's K and T for these options
+    normaliser = choose_normaliser(model, run, norm_stats, facts.get("groups"), facts.get("iterations"),
+                                   n_examples=batch_size)
+    if normaliser is not None:  # None: each batch's own statistics
         options["normaliser"] = normaliser
     result = evaluate_model(model, hdf5, split, seed=seed, progress=os.isatty(2), precision=precision,
-                            batch_size=batch_size, max_examples=max_examples,
-                            n_groups=groups, n_iterations=iterations, **options)
+                            batch_size=batch_size, max_examples=max_examples, **options)
     result.update(pretrained=pretrained, run=run, params=params, config=config_path)  # the model evaluated
-    if config.model == "tagger":
+    if config.grouping:
         setting = (f"K={result['groups']} groups, T={result['iterations']} iterations "
                    f"(trained with K={config.n_groups}, T={config.n_iterations})")
     else:

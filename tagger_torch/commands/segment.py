@@ -38,8 +38,7 @@ def segment_command(run, inputs, out, iterations, groups, norm_stats, seed, batc
     if not out.endswith(".npz"):
         raise TaggerError(f"--out must name an .npz file (got {out})")
     config, model = load_model(run, device=resolve_device(device))
-    if config.model != "tagger":
-        raise TaggerError(f"segment runs Tagger's iterations; the run's model is '{config.model}'")
+    config.require("grouping", "segment")
     K = groups or config.n_groups
     x, names = read_inputs(inputs, config)
     batch = min(batch_size or config.valid_batch_size, x.shape[0])

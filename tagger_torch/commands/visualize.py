@@ -36,8 +36,7 @@ def visualize_command(run, pretrained, hdf5, out, split, indices, iterations, gr
     except ValueError:
         raise TaggerError(f"--indices must be integers (got {indices!r})") from None
     config, model = load_model(run, device=resolve_device(device))
-    if config.model != "tagger":
-        raise TaggerError(f"visualize draws Tagger's groups; the run {run} trained the model '{config.model}'")
+    config.require("grouping", "visualize")
     K = groups or config.n_groups
     if remove_group is not None and not 1 <= remove_group <= K:
         raise TaggerError(f"--remove-group must be a group number in 1..{K} (got {remove_group})")
