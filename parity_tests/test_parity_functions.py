@@ -40,6 +40,7 @@ ONE_SIDED = {
     ("tagger", "draw_corruption"): "torch only: the reference takes its noise draws as arguments",
     ("tagger", "layer_products"): "torch only: FLOP count (tests/test_bench.py)",
     ("tagger", "flop_per_step"): "torch only: FLOP count (tests/test_bench.py)",
+    ("tagger", "step_products"): "torch only: a training step's products, for the FLOP count and bench's floor",
     ("metrics", "true_labels_from_masks"): "torch only: a step of the vectorised AMI (tests/test_metrics.py)",
     ("metrics", "contingency_tables"): "torch only: a step of the vectorised AMI (tests/test_metrics.py)",
     ("metrics", "ami_from_contingency"): "torch only: a step of the vectorised AMI (tests/test_metrics.py)",

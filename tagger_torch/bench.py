@@ -1,25 +1,35 @@
-"""Timing real training steps of a preset against the matmul rate (`tagger-torch bench`).
+"""Timing real training steps of a preset against the matmul rate and the step's floor (`tagger-torch bench`).
 
-A step is what training does per minibatch (`training.step.make_train_step`: forward over T iterations on
-the corrupted path, the cost, backward, the release Adam update), on synthetic data of the preset's
-shape. In the same run a matrix product of the preset's largest layer shape, at the same precision,
-gives the rate the hardware reaches on this kind of work; the step's achieved GFLOP/s is reported as
-a fraction of it (docs/speed.md).
+A step is what training does per minibatch (`training.step.make_train_step`: the model's
+`batch_cost` forward, backward, the release Adam update), on synthetic data shaped like the streams
+the model trains on. Any registered model benches: what the step multiplies comes from the model
+(`models.Model.step_products`), so does its FLOP count. In the same run, at the same precision:
+* the peak: the rate of the step's largest product, run back to back; the step's achieved GFLOP/s
+  is reported as a fraction of it;
+* the floor: every product of the step, forward (m, k, n) and its backward's (the weight's gradient
+  (k, m, n), the input's (m, n, k) when autograd computes it), each timed alone with torch.matmul
+  (best of FLOOR_REPEATS), summed over the step's list (each pass, each iteration). It is the time
+  the products alone take at their own sizes; the step's fraction of it is floor / step time.
+docs/speed.md gives the fields and measurements.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from typing import Dict, Sequence, Tuple
 
 import torch
 
-from .config import TaggerConfig
+from .config import RunConfig
 from .errors import TaggerError
-from .models import Batch, build_model
+from .models import Batch, Product, build_model
 from .optim import BlocksAdam
 from .precision import cpu_bf16_native, cpu_capability
-from .tagger import layer_products
 from .training.step import make_train_step
+
+FLOOR_REPEATS = 5  # timings of each product alone; the floor takes the best
+TRAINING_FIELDS = {f.name for f in dataclasses.fields(RunConfig)} - {"model", "in_dim", "batch_size"}
 
 
 def _sync(device):
@@ -27,13 +37,17 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def matmul_rate(m: int, k: int, n: int, precision: str, device, seconds: float = 1.0) -> float:
-    """Measured GFLOP/s of an (m,k)@(k,n) product in the precision's arithmetic (bf16 operands for bf16)."""
+def _operands(m: int, k: int, n: int, precision: str, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Random (m, k) and (k, n) operands in the precision's arithmetic (bf16 operands for bf16)."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a = torch.randn(m, k, device=device).to(dtype)
-    b = torch.randn(k, n, device=device).to(dtype)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    return torch.randn(m, k, device=device).to(dtype), torch.randn(k, n, device=device).to(dtype)
+
+
+def matmul_rate(m: int, k: int, n: int, precision: str, device, seconds: float = 1.0) -> float:
+    """Measured GFLOP/s of an (m,k)@(k,n) product run back to back for `seconds`."""
+    a, b = _operands(m, k, n, precision, device)
     for _ in range(3):
         a @ b
     _sync(device)
@@ -47,26 +61,54 @@ def matmul_rate(m: int, k: int, n: int, precision: str, device, seconds: float =
     return 2.0 * m * k * n * n_done / elapsed / 1e9
 
 
-def synthetic_batch(config: TaggerConfig, generator: torch.Generator, device):
-    """x (B, D) like the data (binary: 30% ones; continuous: uniform) and labels when the config classifies."""
+def product_seconds(m: int, k: int, n: int, precision: str, device, repeats: int = FLOOR_REPEATS) -> float:
+    """The best of `repeats` timings of one (m,k)@(k,n) torch.matmul alone (after one untimed)."""
+    a, b = _operands(m, k, n, precision, device)
+    torch.matmul(a, b)
+    _sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def floor_seconds(products: Sequence[Product], precision: str, device) -> float:
+    """The step's floor: each product's forward and backward products timed alone, summed over the list
+    (a shape that recurs is timed once)."""
+    timed: Dict[Tuple[int, int, int], float] = {}
+    total = 0.0
+    for product in products:
+        for shape in [tuple(product[:3])] + product.backward():
+            if shape not in timed:
+                timed[shape] = product_seconds(*shape, precision, device)
+            total += timed[shape]
+    return total
+
+
+def synthetic_batch(config: RunConfig, generator: torch.Generator, device) -> Batch:
+    """One step's examples in the streams the model trains on (config.training_streams): x (B, D) like
+    the data (binary inputs: 30% ones; else uniform in [0, 1)), the same x as the labelled batch with
+    labels (B, objects_per_sample) in [0, n_classes) when the model reads labels."""
     B, D = config.batch_size, config.input_size
     x = torch.rand(B, D, generator=generator, device=device)
-    if config.input_type == "binary":
+    if config.binary_inputs:
         x = (x < 0.3).float()
-    labels = None
-    if config.class_cost_x > 0:
-        labels = torch.randint(0, config.n_classes, (B, config.objects_per_sample), generator=generator, device=device)
-    return x, labels
+    if not config.uses_labels:
+        return Batch(x)
+    labels = torch.randint(0, config.n_classes, (B, config.objects_per_sample), generator=generator, device=device)
+    return Batch(x if "unlabelled" in config.training_streams else None, x, labels)
 
 
-def run_bench(config: TaggerConfig, steps: int, device, precision: str, compile: bool,
+def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bool,
               warmup: int = 3, seed: int = 0) -> dict:
     """Time `steps` training steps after `warmup` untimed ones; see the module docstring."""
     B = config.batch_size
     model = build_model(config, seed=config.seed).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
-    x, labels = synthetic_batch(config, generator, device)
-    batch = Batch(x, x if labels is not None else None, labels)
+    batch = synthetic_batch(config, generator, device)
     optimizer = BlocksAdam(model.parameters(), lr=config.lr)
     step = make_train_step(model, optimizer, precision=precision, compile=compile)
 
@@ -85,17 +127,22 @@ def run_bench(config: TaggerConfig, steps: int, device, precision: str, compile:
     if not torch.isfinite(stats["cost"]):
         raise TaggerError(f"the training cost became {float(stats['cost'])} while benchmarking")
 
+    products = model.step_products(B)
     flop = model.flop_per_step(B)
-    largest = max(layer_products(config, config.n_groups * B, model.mapping), key=lambda p: p[0] * p[1] * p[2])
+    largest = max((tuple(p[:3]) for p in products), key=lambda shape: shape[0] * shape[1] * shape[2])
     peak = matmul_rate(*largest, precision, device)
+    floor = floor_seconds(products, precision, device)
     achieved = flop / seconds_per_step / 1e9
     return {
+        "model": config.model,
         "images_per_s": B / seconds_per_step,
         "ms_per_step": 1e3 * seconds_per_step,
         "model_gflop_per_step": flop / 1e9,
         "achieved_gflops": achieved,
         "peak_gflops": peak,
         "fraction_of_peak": achieved / peak,
+        "floor_ms": 1e3 * floor,
+        "fraction_of_floor": floor / seconds_per_step,
         "precision": precision,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "compiled": compile,
@@ -106,6 +153,6 @@ def run_bench(config: TaggerConfig, steps: int, device, precision: str, compile:
         "cpu_bf16_native": cpu_bf16_native(),
         "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "steps": steps,
-        "shape": {"in_dim": list(config.in_dim), "encoder_proj": list(config.encoder_proj),
-                  "n_groups": config.n_groups, "n_iterations": config.n_iterations, "batch_size": B},
+        # the model's fields that size a step (the config less its training protocol)
+        "shape": {k: v for k, v in config.to_dict().items() if k not in TRAINING_FIELDS},
     }

@@ -135,10 +135,11 @@ def ladder(h: Tensor, p: Mapping[str, Tensor], config,
     return y, zhat
 
 
-def ladder_products(config, rows: int) -> List[Tuple[int, int, int]]:
+def ladder_products(config, rows: int, top_only: bool = False) -> List[Tuple[int, int, int]]:
     """The (rows, inner, outer) matrix products of one pass of the Ladder: encoder f_l_W, then
-    decoder g_l_W (the FLOP count of `tagger.flop_per_step`)."""
+    decoder g_l_W (the FLOP count of `tagger.flop_per_step`); top_only: those the top output y
+    depends on, the encoder's."""
     H = config.encoder_proj
     L = len(H) - 1
-    return ([(rows, H[l - 1], H[l]) for l in range(1, L + 1)]
-            + [(rows, H[l + 1], H[l]) for l in range(L)])
+    encoder = [(rows, H[l - 1], H[l]) for l in range(1, L + 1)]
+    return encoder if top_only else encoder + [(rows, H[l + 1], H[l]) for l in range(L)]

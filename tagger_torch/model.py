@@ -8,7 +8,7 @@ The same code runs on CPU and CUDA, in float32 (default) or float64 (`model.to(t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping as MappingType, Optional, Tuple
+from typing import Dict, List, Mapping as MappingType, Optional, Tuple
 
 import numpy as np
 import torch
@@ -20,11 +20,12 @@ from .costs import class_probabilities, classification_cost, classification_erro
 from .errors import TaggerError
 from .inputs import check_input_shape, check_label_shape, check_shape
 from .metrics import ami_from_contingency, ari_from_contingency, contingency_tables, true_labels_from_masks
-from .models import Batch, Split
+from .models import Batch, Product, Split
 from .named_params import NamedParameters
 from .ops import pos
 from .params import init_params, param_shapes
-from .tagger import LADDER, Mapping, draw_corruption, flop_per_step, initial_state, tag_iteration
+from .tagger import (LADDER, Mapping, draw_corruption, flop_per_step, initial_state, step_products,
+                     tag_iteration)
 from .tagger import corrupt as corrupt_input  # `forward`'s argument `corrupt` shadows the name there
 
 TRACE_KEYS = ("z", "m", "m_lh", "delta_z", "y")
@@ -240,6 +241,9 @@ class Tagger(NamedParameters, nn.Module):
         return {"iterations": n_iterations or c.n_iterations, "groups": n_groups or c.n_groups,
                 "trained_iterations": c.n_iterations, "trained_groups": c.n_groups,
                 "norm_stats": "batch" if normaliser is None else "population"}
+
+    def step_products(self, batch_size: int) -> List[Product]:
+        return step_products(self.config, batch_size, self.mapping)
 
     def flop_per_step(self, batch_size: int) -> float:
         return flop_per_step(self.config, batch_size, self.mapping)

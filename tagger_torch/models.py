@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from .errors import TaggerError
 
@@ -65,6 +65,30 @@ class Split:
     masks: Optional["np.ndarray"] = None  # (N, G, D) the data's true masks, when it has them
 
 
+class Product(NamedTuple):
+    """One matrix product (m, k) @ (k, n) of a training step's forward pass: an input (m, k), e.g. the
+    K*B rows of a layer's input, times a weight (k, n). A convolution is its im2col product
+    (B*h_out*w_out, c_in*kh*kw) @ (c_in*kh*kw, c_out), the same FLOP."""
+
+    m: int
+    k: int
+    n: int
+    weight_grad: bool = True  # backward computes the weight's gradient; False when the cost does not depend
+    #                           on the product's output (autograd then skips both gradients)
+    input_grad: bool = True  # backward computes the input's gradient; False also when the input depends on no
+    #                          parameter (the data itself)
+
+    def backward(self) -> List[Tuple[int, int, int]]:
+        """The (m, k, n) of backward's products: the weight's gradient (k, m) @ (m, n) and the input's
+        (m, n) @ (n, k), those autograd computes."""
+        return [(self.k, self.m, self.n)] * self.weight_grad + [(self.m, self.n, self.k)] * self.input_grad
+
+
+def step_flop(products: Sequence[Product]) -> float:
+    """FLOP of a training step's products: 2mkn each for the forward product and its backward's."""
+    return float(sum(2 * p.m * p.k * p.n * (1 + len(p.backward())) for p in products))
+
+
 class Model(Protocol):
     """What the Trainer, `evaluate` and `bench` need of a model (an `nn.Module`).
 
@@ -97,5 +121,9 @@ class Model(Protocol):
     def save_npz(self, path: str) -> None:
         """Write the parameters by name, float32."""
 
+    def step_products(self, batch_size: int) -> List[Product]:
+        """The matrix products of one training step's forward pass, each pass and iteration listed
+        (`bench` times each alone for its floor)."""
+
     def flop_per_step(self, batch_size: int) -> float:
-        """FLOP of the matrix products of one training step (forward and backward)."""
+        """FLOP of the matrix products of one training step, forward and backward: `step_flop(step_products)`."""

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from .ladder import init_ladder, ladder, ladder_products, ladder_shapes
+from .models import Product, step_flop
 from .norms import NORMS
 from .normstats import BatchStatistics, Normalise
 from .ops import binary_cross_entropy, pos, project, soft_clip
@@ -29,7 +30,8 @@ class Mapping(NamedTuple):
     init: Callable  # (config, seed) -> name -> float32 array: its initial parameters (release order)
     apply: Callable  # (h, params by name, config, normalise) -> (y, u0): y feeds the class head, u0 the
     #                  heads of A1.6; every normalisation through normalise(a, site) (tagger_torch.normstats)
-    products: Callable  # (config, rows) -> [(rows, inner, outer)]: its matrix products, for FLOP counts
+    products: Callable  # (config, rows, top_only=False) -> [(rows, inner, outer)]: its matrix products (top_only:
+    #                     those y depends on), for FLOP counts
 
 
 LADDER = Mapping(ladder_shapes, init_ladder, ladder, ladder_products)
@@ -151,19 +153,36 @@ def layer_products(config, rows: int, mapping: Mapping = LADDER) -> List[Tuple[i
             + [(rows, H0, D), (rows, H0, D)])  # [A1.6] heads z_u_W, m_u_W
 
 
+def step_products(config, batch_size: int, mapping: Mapping = LADDER) -> List[Product]:
+    """The products of one training step: `layer_products` on K*B rows for each of the T iterations of
+    each pass (the unlabelled batch, and the labelled one of the same size when the config classifies).
+
+    What autograd skips: for binary inputs the first iteration's input of `W`, [z0, dz, m0, L(m0)],
+    depends on no parameter, so that input gradient (continuous inputs: L(m0) depends on `v`); the
+    labelled pass's cost is the last iteration's class cost of y, so both gradients of that
+    iteration's products after y (the mapping's others, the heads of A1.6).
+    """
+    T, rows = config.n_iterations, config.n_groups * batch_size
+    iteration = layer_products(config, rows, mapping)
+    to_y = 1 + len(mapping.products(config, rows, top_only=True))  # W and the mapping's products y depends on
+
+    def one_pass(cost_of_y: bool) -> List[Product]:
+        products = []
+        for i in range(T):
+            for j, (m, k, n) in enumerate(iteration):
+                grad = not (cost_of_y and i == T - 1 and j >= to_y)
+                first = i == 0 and j == 0 and config.input_type == "binary"
+                products.append(Product(m, k, n, weight_grad=grad, input_grad=grad and not first))
+        return products
+
+    return one_pass(False) + (one_pass(True) if config.class_cost_x > 0 else [])
+
+
 def flop_per_step(config, batch_size: int, mapping: Mapping = LADDER) -> float:
-    """FLOP of the matrix products of one training step, counted from the layer shapes.
+    """FLOP of the matrix products of one training step (`step_products`), counted from the layer shapes.
 
     A product (m, k) @ (k, n) costs 2mkn forward; backward costs the same again for the weight's
-    gradient and, unless its input carries no gradient, for the input's. Each of the T iterations
-    runs every product on K*B rows. For binary inputs the first iteration's input of `W`,
-    [z0, dz, m0, L(m0)], depends on no parameter, so autograd skips that input gradient (continuous
-    inputs: L(m0) depends on `v`). A classifying config (class_cost_x > 0) runs a second, labelled
-    pass of the same size. Element-wise work (BN, combinators, softmax, costs, Adam) is not counted.
+    gradient and, unless its input carries no gradient, for the input's (`models.step_flop`).
+    Element-wise work (BN, combinators, softmax, costs, Adam) is not counted.
     """
-    products = layer_products(config, config.n_groups * batch_size, mapping)
-    forward = sum(2 * m * k * n for m, k, n in products)
-    m, k, n = products[0]
-    flop = config.n_iterations * 3 * forward - (2 * m * k * n if config.input_type == "binary" else 0)
-    passes = 2 if config.class_cost_x > 0 else 1
-    return float(passes * flop)
+    return step_flop(step_products(config, batch_size, mapping))

@@ -1,5 +1,5 @@
-"""`tagger-torch bench`: the FLOP count by hand and against torch's counter, the JSON fields, errors;
-the command line's OMP_WAIT_POLICY."""
+"""`tagger-torch bench` for every model: the FLOP count by hand and against torch's counter, the floor's
+products, the JSON fields, errors; the command line's OMP_WAIT_POLICY."""
 import json
 import os
 import re
@@ -10,16 +10,21 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from tagger_torch import bench
 from tagger_torch.config import from_dict
-from tagger_torch.model import Tagger
+from tagger_torch.models import build_model
 from tagger_torch.precision import cpu_bf16_native, cpu_capability
-from tagger_torch.tagger import flop_per_step as model_flop_per_step, layer_products
-from tiny import TINY, invoke
+from tagger_torch.tagger import flop_per_step as model_flop_per_step, layer_products, step_products
+from test_baselines import TINY_MODELS
+from tiny import TINY, assert_one_line_error, invoke
 
 # D = 10, H = 8-6-4, K = 2, T = 2, B = 5: rows K*B = 10
 SMALL = {"in_dim": [10], "encoder_proj": [8, 6, 4], "n_groups": 2, "n_iterations": 2, "batch_size": 5,
          "valid_batch_size": 5}
+CLASSIFYING = {**SMALL, "input_type": "continuous", "encoder_proj": [8, 6, 11], "class_cost_x": 1.0,
+               "labeled_samples": 10}
 BENCH_TINY = {**TINY, "batch_size": 20}
+CPU = torch.device("cpu")
 
 
 def test_flop_count_by_hand():
@@ -30,19 +35,39 @@ def test_flop_count_by_hand():
     # T = 2 iterations x (forward + 2 backward products) less the first iteration's W input gradient
     assert model_flop_per_step(config, 5) == 2 * 3 * 12480 - 2 * 10 * 40 * 8 == 68480
     classifying = from_dict({**SMALL, "encoder_proj": [8, 6, 11], "class_cost_x": 1.0})
-    assert model_flop_per_step(classifying, 5) == 2 * model_flop_per_step(classifying.replace(class_cost_x=0.0), 5)
+    # a second, labelled pass whose cost (the last class cost) depends on y: backward skips both gradients of
+    # the last iteration's products after y (g_0_W, g_1_W and the heads z_u_W, m_u_W)
+    after_y = 2 * 10 * (6 * 8 + 11 * 6 + 8 * 10 + 8 * 10)
+    unlabelled = model_flop_per_step(classifying.replace(class_cost_x=0.0), 5)
+    assert model_flop_per_step(classifying, 5) == 2 * unlabelled - 2 * after_y
 
 
-@pytest.mark.parametrize("config_dict", [SMALL, {**SMALL, "input_type": "continuous"}])
-def test_flop_count_equals_torchs_count_of_a_training_step(config_dict):
-    config = from_dict(config_dict)
-    model = Tagger(config)
-    x = torch.rand(config.batch_size, config.input_size, generator=torch.Generator().manual_seed(0))
+@pytest.mark.parametrize("fields", [SMALL, {**SMALL, "input_type": "continuous"}, CLASSIFYING, *TINY_MODELS.values()],
+                         ids=["binary", "continuous", "classifying", *TINY_MODELS])
+def test_flop_count_equals_torchs_count_of_a_training_step(fields):
+    """Every model's count (`step_products`) is what torch counts in its step's cost and backward."""
+    config = from_dict(fields)
+    model = build_model(config)
+    generator = torch.Generator().manual_seed(0)
+    batch = bench.synthetic_batch(config, generator, CPU)
     with FlopCounterMode(display=False) as counter:
-        model(x, generator=torch.Generator().manual_seed(1)).denoising_cost.mean().backward()
-    counts = counter.get_flop_counts()["Global"]
-    products = {op: n for op, n in counts.items() if "mm" in str(op)}
-    assert sum(products.values()) == model_flop_per_step(config, config.batch_size)
+        model.batch_cost(batch, generator)[0].backward()
+    assert counter.get_total_flops() == model.flop_per_step(config.batch_size) > 0
+
+
+def test_the_floor_times_each_forward_and_backward_product(monkeypatch):
+    """Tagger's floor: T = 2 iterations of 7 products, each forward, weight gradient and input gradient,
+    less the first W product's input gradient that autograd skips for binary inputs: 41 timings of the
+    (m, k, n), (k, m, n) and (m, n, k) shapes, each distinct shape timed once."""
+    config = from_dict(SMALL)
+    timed = []
+    monkeypatch.setattr(bench, "product_seconds", lambda m, k, n, *args: timed.append((m, k, n)) or 1.0)
+    products = step_products(config, 5)
+    assert bench.floor_seconds(products, "fp32", CPU) == 2 * 7 * 3 - 1 == 41
+    first = products[0]
+    assert (first.m, first.k, first.n, first.input_grad) == (10, 40, 8, False) and first.backward() == [(40, 10, 8)]
+    assert products[7].backward() == [(40, 10, 8), (10, 8, 40)]  # the second iteration's W
+    assert sorted(timed) == sorted(set(timed)) and set(timed) >= {(10, 40, 8), (40, 10, 8), (10, 8, 40)}
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -60,10 +85,26 @@ def test_bench_json_fields(tmp_path, precision):
     assert r["model_gflop_per_step"] == pytest.approx(model_flop_per_step(from_dict(BENCH_TINY), 20) / 1e9)
     assert r["images_per_s"] == pytest.approx(20 / (r["ms_per_step"] / 1e3))
     assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
+    assert r["floor_ms"] > 0 and r["fraction_of_floor"] == pytest.approx(r["floor_ms"] / r["ms_per_step"])
+    assert r["model"] == "tagger" and r["shape"]["encoder_proj"] == TINY["encoder_proj"]
+    assert {"in_dim", "encoder_proj", "n_groups", "n_iterations", "batch_size"} <= set(r["shape"])
     # what the CPU supports, and the one-line warning where bf16 is emulated (tests/test_precision.py)
     assert (r["cpu_capability"], r["cpu_bf16_native"]) == (cpu_capability(), cpu_bf16_native())
     slow = precision == "bf16" and not r["cpu_bf16_native"]
     assert result.stderr.count("no native bf16") == slow, result.stderr
+
+
+@pytest.mark.parametrize("model", list(TINY_MODELS))
+def test_bench_times_every_model(tmp_path, model):
+    cfg = tmp_path / "model.json"
+    cfg.write_text(json.dumps(TINY_MODELS[model]))
+    result = invoke("bench", "--config", cfg, "--steps", 1, "--warmup", 1, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout)
+    config = from_dict(TINY_MODELS[model])
+    assert r["model"] == model and r["shape"]["batch_size"] == config.batch_size
+    assert r["model_gflop_per_step"] == pytest.approx(build_model(config).flop_per_step(config.batch_size) / 1e9)
+    assert r["floor_ms"] > 0 and r["images_per_s"] > 0
 
 
 def test_bench_table(tmp_path):
@@ -72,6 +113,7 @@ def test_bench_table(tmp_path):
     result = invoke("bench", "--config", cfg, "--steps", 1, "--warmup", 1, "--device", "cpu", "--precision", "fp32")
     assert result.exit_code == 0, result.output
     assert "images/s" in result.output and "GFLOP/s" in result.output and "eager" in result.output
+    assert "floor" in result.output
 
 
 @pytest.mark.parametrize("args, message", [
@@ -82,9 +124,7 @@ def test_bench_table(tmp_path):
 ])
 def test_bench_bad_inputs(args, message):
     result = invoke("bench", *args)
-    assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert_one_line_error(result, message)
 
 
 @pytest.mark.parametrize("user, seen", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])

@@ -1,5 +1,5 @@
 """The model registry: a model other than Tagger, one class here and one registry line, trains, stops,
-resumes exactly and is scored through the same Trainer, run directory and evaluation;
+resumes exactly, is scored and benched through the same Trainer, run directory, evaluation and bench;
 the verbs that need what it cannot do (groups, iterations, population statistics) say so in one line."""
 import json
 import os
@@ -15,7 +15,8 @@ from tagger_torch.errors import TaggerError
 from tagger_torch.evaluate import evaluate_model
 from tagger_torch.files import save_npz
 from tagger_torch.inputs import check_params
-from tagger_torch.models import MODELS, Batch, Split, build_model
+from tagger_torch.bench import run_bench
+from tagger_torch.models import MODELS, Batch, Product, Split, build_model, step_flop
 from tagger_torch.training import run_training
 from tagger_torch.training.rundir import load_model
 from tiny import assert_one_line_error, invoke
@@ -71,8 +72,12 @@ class Toy(nn.Module):
     def save_npz(self, path):
         save_npz(path, {name: p.detach().numpy() for name, p in self.named_parameters()})
 
+    def step_products(self, batch_size):
+        D, H = self.config.input_size, self.config.hidden
+        return [Product(batch_size, D, H, input_grad=False), Product(batch_size, H, D)]  # x is the data
+
     def flop_per_step(self, batch_size):
-        return 3 * 2 * 2 * batch_size * self.config.input_size * self.config.hidden
+        return step_flop(self.step_products(batch_size))
 
 
 @pytest.fixture
@@ -131,3 +136,10 @@ def test_a_verb_the_model_cannot_serve_says_so(tmp_path, small_shapes_h5, toy, v
     else:
         common = ["--run", run] + (["--hdf5", small_shapes_h5] if verb != "segment" else [])
     assert_one_line_error(invoke(verb, *common, *args, "--device", "cpu"), message)
+
+
+def test_bench_times_a_registered_model(toy):
+    r = run_bench(toy, steps=1, device=CPU, precision="fp32", compile=False, warmup=1)
+    # 2mkn for each product's forward and weight gradient, and the second one's input gradient
+    assert r["model"] == "toy" and r["model_gflop_per_step"] == pytest.approx(5 * 2 * 50 * 400 * 6 / 1e9)
+    assert r["floor_ms"] > 0 and r["shape"] == {"model": "toy", "in_dim": [400], "batch_size": 50, "hidden": 6}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..config import RunConfig
 from ..costs import classification_error
 from ..errors import TaggerError
-from ..models import Batch, Split
+from ..models import Batch, Product, Split, step_flop
 from ..named_params import NamedParameters
 from ..ops import normalize
 
@@ -172,9 +172,8 @@ class Classifier(NamedParameters, nn.Module):
     def evaluation_facts(self, n_groups: Optional[int] = None, n_iterations: Optional[int] = None) -> dict:
         return {"model": self.config.model, "iterations": 1}
 
-    def flop_per_step(self, batch_size: int) -> float:
-        """Forward and backward (3x the forward's products) of one training step."""
-        return 3.0 * self.forward_flop(batch_size)
-
-    def forward_flop(self, batch_size: int) -> float:
+    def step_products(self, batch_size: int) -> List[Product]:
         raise NotImplementedError
+
+    def flop_per_step(self, batch_size: int) -> float:
+        return step_flop(self.step_products(batch_size))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import TaggerError
+from ..models import Product
 from ..ops import project
 from .common import Classifier, ClassifierConfig, batch_norm, init_weights
 
@@ -99,12 +100,14 @@ class ConvNet(Classifier):
         # logits = gamma BN(h W) + beta                                              (B, n_classes)
         return batch_norm(project(h, p["fc_W"]), p["fc_gamma"], p["fc_beta"])
 
-    def forward_flop(self, batch_size: int) -> float:
-        flop = 0.0
+    def step_products(self, batch_size: int) -> List[Product]:
+        """Each convolution as its im2col product (B*h_l*w_l, C_{l-1}*k*k) @ (C_{l-1}*k*k, C_l), then the
+        fully connected top, on the labelled batch; the first convolution's input is the data."""
+        products = []
         for l, (k, _, _, _) in enumerate(ALL_CNN_C, start=1):
             c_out, h, w = self.sizes[l]
-            flop += 2.0 * batch_size * h * w * c_out * self.sizes[l - 1][0] * k * k
-        return flop + 2.0 * batch_size * self.shapes["fc_W"][0] * self.shapes["fc_W"][1]
+            products.append(Product(batch_size * h * w, self.sizes[l - 1][0] * k * k, c_out, input_grad=l > 1))
+        return products + [Product(batch_size, *self.shapes["fc_W"])]
 
     def extra_repr(self) -> str:
         return f"in_dim={self.config.in_dim}, channels={self.config.channels}, classes={self.config.n_classes}"

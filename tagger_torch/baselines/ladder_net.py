@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..constants import NORM_EPS
 from ..costs import classification_error
 from ..ladder import combinator, init_ladder, ladder_shapes
-from ..models import Batch
+from ..models import Batch, Product
 from ..ops import normalize, project
 from .common import Classifier, ClassifierConfig, softmax_cross_entropy
 
@@ -161,12 +161,14 @@ class LadderNet(Classifier):
         return cost, {"cost": cost.detach(), "class_cost": supervised.detach(), "class_error": error,
                       "denoising_cost": denoising.detach()}
 
-    def forward_flop(self, batch_size: int) -> float:
-        """Clean and corrupted encoders and the decoder on the unlabelled batch, the corrupted encoder on
-        the labelled one."""
+    def step_products(self, batch_size: int) -> List[Product]:
+        """The clean and the corrupted encoder (f_l_W) and the decoder (g_l_W, from the top) on the
+        unlabelled batch, the corrupted encoder on the labelled one of the same size; an encoder's first
+        input is the data."""
         H = self.config.encoder_proj
-        one_way = sum(2.0 * batch_size * H[l - 1] * H[l] for l in range(1, len(H)))
-        return 4 * one_way
+        encoder = [Product(batch_size, H[l - 1], H[l], input_grad=l > 1) for l in range(1, len(H))]
+        decoder = [Product(batch_size, H[l + 1], H[l]) for l in range(len(H) - 2, -1, -1)]
+        return encoder + encoder + decoder + encoder
 
     def extra_repr(self) -> str:
         c = self.config

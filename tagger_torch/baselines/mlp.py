@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 import numpy as np
 from torch import Tensor
 
+from ..models import Product
 from ..ops import project
 from .common import Classifier, ClassifierConfig, batch_norm, init_weights
 
@@ -62,8 +63,10 @@ class MLP(Classifier):
             h = a.relu() if l < self.n_layers else a
         return h
 
-    def forward_flop(self, batch_size: int) -> float:
-        return float(sum(2 * batch_size * s[0] * s[1] for n, s in self.shapes.items() if n.endswith("_W")))
+    def step_products(self, batch_size: int) -> List[Product]:
+        """Each layer's (B, H_{l-1}) @ (H_{l-1}, H_l) on the labelled batch; the first one's input is the data."""
+        weights = [shape for name, shape in self.shapes.items() if name.endswith("_W")]
+        return [Product(batch_size, k, n, input_grad=l > 0) for l, (k, n) in enumerate(weights)]
 
     def extra_repr(self) -> str:
         return f"D={self.config.input_size}, hidden={self.config.hidden}, classes={self.config.n_classes}"

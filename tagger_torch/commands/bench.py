@@ -1,4 +1,5 @@
-"""`tagger-torch bench`: training steps of a preset timed against the matmul rate (`bench.run_bench`)."""
+"""`tagger-torch bench`: training steps of any model's preset timed against the matmul rate and the
+step's floor (`bench.run_bench`)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,11 @@ from ..config import resolve_config
 from ..precision import resolve_device, resolve_precision, warn_if_slow
 from .options import compile_option, config_options, device_option, precision_option
 
+DEFAULT_PRESET = "shapes50k20x20"
+
 
 @click.command("bench")
-@config_options(preset_default="shapes50k20x20", preset_help="Model/training shape to time.",
+@config_options(preset_help=f"Model/training shape to time, any model's (default without --config: {DEFAULT_PRESET}).",
                 config_help="Config JSON (release field names); overrides the preset.")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(1), help="Timed steps after warm-up.")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(1),
@@ -22,8 +25,9 @@ from .options import compile_option, config_options, device_option, precision_op
 @compile_option(False, "torch.compile the training step (the first step's time includes compiling).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def bench_command(preset, config_path, steps, warmup, device, precision, compile_, as_json):
-    """Time training steps (synthetic data) and report images/s and GFLOP/s against the matmul rate."""
-    config = resolve_config(preset, config_path)
+    """Time training steps of any model (synthetic data): images/s, GFLOP/s against the matmul rate, and the
+    step against its floor (its products timed alone)."""
+    config = resolve_config(preset, config_path, default_preset=lambda: DEFAULT_PRESET)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     warn_if_slow(prec, dev)
@@ -31,11 +35,13 @@ def bench_command(preset, config_path, steps, warmup, device, precision, compile
     if as_json:
         click.echo(json.dumps(r))
         return
-    name = config_path or preset
-    click.echo(f"{name} on {r['device']} ({r['threads']} threads, load {r['load_avg_1min'] or 0:.1f}), precision {prec}, "
-               f"{'compiled' if compile_ else 'eager'}")
+    name = config_path or preset or DEFAULT_PRESET
+    click.echo(f"{name} (model {r['model']}) on {r['device']} ({r['threads']} threads, load "
+               f"{r['load_avg_1min'] or 0:.1f}), precision {prec}, {'compiled' if compile_ else 'eager'}")
     click.echo(f"  first step{' (incl. compilation)' if compile_ else ''}: {r['first_step_s']:.1f} s")
     click.echo(f"  {r['images_per_s']:.0f} images/s, {r['ms_per_step']:.1f} ms/step")
     click.echo(f"  {r['model_gflop_per_step']:.2f} GFLOP/step -> {r['achieved_gflops']:.0f} GFLOP/s, "
                f"{100 * r['fraction_of_peak']:.0f}% of the measured {r['peak_gflops']:.0f} GFLOP/s "
                f"of a {' x '.join(map(str, r['peak_shape']))} product")
+    click.echo(f"  floor {r['floor_ms']:.1f} ms/step (each product alone, forward and backward): the step at "
+               f"{100 * r['fraction_of_floor']:.0f}% of its speed")
