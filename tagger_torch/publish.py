@@ -232,7 +232,7 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
         else:
             _publish_fp16_change_without_fp32(out, config, reference, fp16, exported, digest, data_files[planned.data],
                                               force, settings.progress, echo)
-        if hasattr(config, "n_groups") and (force or not os.path.isfile(os.path.join(out, FIGURE)) or
+        if config.grouping and (force or not os.path.isfile(os.path.join(out, FIGURE)) or
                                     (_read_json(os.path.join(out, PUBLISH)) or {}).get("params_digest") != digest):
             panels = [Panel(f"{first.split} #{i}", data[first.data], first.split, i) for i in range(FIGURE_EXAMPLES)]
             panels += [Panel(f"{case.panel}\n{case.split} #0", data[case.data], case.split, 0, case.groups)

@@ -17,18 +17,11 @@ from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
 from ..config import from_dict, get_preset
+from ..data.standard import DATA_SETS
 from ..errors import TaggerError
 
-# the data sets the plan trains on: name -> (`make-dataset` arguments, file name in the data folder);
-# the file names are those of `make data`
-DATA_FILES: Dict[str, Tuple[Tuple[str, ...], str]] = {
-    "shapes": (("shapes",), "shapes50k_20x20.h5"),
-    "shapes-2shapes": (("shapes", "--n-shapes", "2"), "shapes50k_20x20_2shapes.h5"),
-    "shapes-4shapes": (("shapes", "--n-shapes", "4"), "shapes50k_20x20_4shapes.h5"),
-    "freq20-1mnist": (("freq20-1mnist",), "freq20-1mnist.h5"),
-    "freq20-2mnist": (("freq20-2mnist",), "freq20-2mnist.h5"),
-    "mnist": (("mnist",), "mnist.h5"),
-}
+# the data sets the plan trains on: name -> (`make-dataset` arguments, file name in the data folder)
+DATA_FILES: Dict[str, Tuple[Tuple[str, ...], str]] = {name: (d.make, d.file) for name, d in DATA_SETS.items()}
 
 
 @dataclass(frozen=True)
