@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .errors import TaggerError
+from .errors import TaggerError, first_line
 
 
 def setup(device: torch.device) -> torch.device:
@@ -25,13 +25,18 @@ def setup(device: torch.device) -> torch.device:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1 or dist.is_initialized():
         return device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
     try:
+        if device.type == "cuda":
+            local_rank, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+            if local_rank >= count:
+                raise TaggerError(f"torchrun started more processes on this machine than it has GPUs (local rank "
+                                  f"{local_rank}, {count} CUDA device{'s' if count != 1 else ''}): use "
+                                  f"--nproc-per-node {count} or fewer, or --device cpu")
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     except (RuntimeError, ValueError) as e:
-        raise TaggerError(f"cannot join the torchrun job (WORLD_SIZE={world}): {e}") from None
+        raise TaggerError(f"cannot join the torchrun job (WORLD_SIZE={world}): {first_line(e)}") from None
     return device
 
 

@@ -36,9 +36,15 @@ def resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise TaggerError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from None
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise TaggerError(f"unknown device '{device}' (use cpu, cuda or cuda:N)")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TaggerError("--device cuda was asked for, but torch sees no CUDA device")
+        raise TaggerError(f"--device {device} was asked for, but torch sees no CUDA device")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise TaggerError(f"--device {device}: torch sees {count} CUDA device{'s' if count > 1 else ''} "
+                          f"(cuda:0{f'..cuda:{count - 1}' if count > 1 else ''})")
     return dev
 
 
