@@ -224,7 +224,7 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
-        row.update(precision=self.precision, compiled=self.compile, world_size=self.world)
+        row.update(precision=self.precision, compiled=self.compile, world_size=self.world, device=self.device.type)
         if self.data.valid is not None:
             row.update(self.validate())
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
