@@ -144,6 +144,16 @@ def default_compile(gflop_to_run: float) -> bool:
     return gflop_to_run >= COMPILE_PAYS_AFTER_GFLOP
 
 
+def compile_mode(device: torch.device, cuda_graphs: bool | None = None, world_size: int = 1) -> str:
+    """torch.compile's mode for a training step: 'reduce-overhead' (CUDA graphs: the compiled forward's
+    and backward's kernels recorded once and replayed as one launch each, for steps whose time goes
+    to launching many small kernels) on a CUDA device in a single process; else 'default'.
+    cuda_graphs: None (that rule), False (never), True (on CUDA, also under torchrun)."""
+    if device.type != "cuda" or cuda_graphs is False or (cuda_graphs is None and world_size > 1):
+        return "default"
+    return "reduce-overhead"
+
+
 def autocast(precision: str, device: torch.device):
     """The context under which forward passes run for `precision` (fp32: none)."""
     if device.type == "cuda":
