@@ -61,6 +61,9 @@ def _fused_pass_(params: List[Tensor], grads: List[Tensor], means: List[Tensor],
     `fused_adam_update_`); scalars: (beta_t, 1 - beta2, beta2, epsilon, -lr_t) in the parameters' dtype."""
     beta_t, keep, beta2, epsilon, minus_lr_t = scalars.unbind()
     for p, g, m, v in zip(params, grads, means, variances):
+        # 0-d tensors (c2, v) as views of shape (1,): inductor (torch 2.13, CPU) drops in-place updates
+        # of 0-d float64 tensors
+        p, g, m, v = (t.view(1) if t.dim() == 0 else t for t in (p, g, m, v))
         # mean <- mean + beta_t (g - mean)
         m.copy_(m + beta_t * (g - m))
         # var <- (1 - beta2) var + beta2 g^2
