@@ -83,8 +83,10 @@ def fused_adam_update_(params: List[Tensor], grads: List[Tensor], means: List[Te
     """`adam_update_` as one compiled pass per tensor (`_fused_pass_`; the first call compiles it).
     The step's scalars reach the kernels as one small tensor, so a new step needs no recompilation."""
     lr_t, beta_t = step_scalars(t, lr, beta1, beta2, decay_factor)
-    scalars = torch.tensor([beta_t, 1 - beta2, beta2, epsilon, -lr_t], dtype=params[0].dtype)
-    _compiled_fused_pass()(params, grads, means, variances, scalars.to(params[0].device, non_blocking=True))
+    device = params[0].device
+    scalars = torch.tensor([beta_t, 1 - beta2, beta2, epsilon, -lr_t], dtype=params[0].dtype,
+                           pin_memory=device.type == "cuda")  # pinned: copied without a wait
+    _compiled_fused_pass()(params, grads, means, variances, scalars.to(device, non_blocking=True))
 
 
 class BlocksAdam(torch.optim.Optimizer):

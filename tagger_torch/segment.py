@@ -12,8 +12,9 @@ The run (`segment_examples`): the clean path (x~ = x, no corruption, as AMI and 
 in batches of valid_batch_size, with example n's m0 draws the n-th block of K*D standard-normal
 draws of a CPU torch.Generator seeded with `seed`, so an example's draws do not depend on the others
 or on the batching. They are drawn on the CPU for every device and then copied: a CUDA generator's
-draws depend on the size of each call, so there the batching would change them. With population statistics (`normstats.PopulationStatistics`) or a LayerNorm
-model, an example's result is then the same alone or among others (to float rounding).
+draws depend on the size of each call, so there the batching would change them. With population
+statistics (`normstats.PopulationStatistics`) or a LayerNorm model, an example's result is then the
+same alone or among others (to float rounding).
 """
 from __future__ import annotations
 
