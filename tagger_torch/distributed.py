@@ -120,10 +120,16 @@ class StopVote:
         return bool(previous[1].item())
 
     def close(self) -> None:
-        """Wait for the last call's all-reduce (before the job ends)."""
+        """Wait for the last call's all-reduce (before the job ends); also on leaving a `with` block."""
         if self._pending is not None:
             self._pending[0].wait()
             self._pending = None
+
+    def __enter__(self) -> "StopVote":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def gather(obj: Any) -> List[Any]:

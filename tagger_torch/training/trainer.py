@@ -273,8 +273,8 @@ class Trainer:
             self.echo(f"{self.out} has already trained {self.epoch} of {config.num_epochs} epochs; nothing to do")
         progress = os.isatty(2) if progress is None else progress
         start_steps = self.epoch * self.steps_per_epoch + self.step
-        vote, stopping = distributed.StopVote(), False
-        with StopSignals() as stop:
+        stopping = False
+        with StopSignals() as stop, distributed.StopVote() as vote:
             def should_stop():  # every rank stops after the same step (a collective under torchrun)
                 nonlocal stopping
                 if not stopping:  # once True, True for the rest of this call (no more votes)
@@ -283,23 +283,19 @@ class Trainer:
                     stopping = signalled or (max_steps is not None and done >= max_steps)
                 return stopping
 
-            try:
-                while self.epoch < config.num_epochs:
-                    if self.train_epoch(should_stop, progress):
-                        self.echo(format_epoch(self.end_epoch(), config.num_epochs))
-                        if done is not None and done(self.history):
-                            return {"epochs_done": self.epoch, "stopped": False, "signal": None,
-                                    "last": self.history[-1]}
-                    else:
-                        self.save_state()
-                    if should_stop() and self.epoch < config.num_epochs:
-                        why = "after max_steps" if stop.signum is None else f"on {signal.Signals(stop.signum).name}"
-                        where = (f"in epoch {self.epoch + 1} at step {self.step}/{self.steps_per_epoch}" if self.step
-                                 else f"after epoch {self.epoch}")
-                        self.echo(f"stopped {why} {where}; continue with: tagger-torch train --resume {self.out}")
-                        break
-            finally:
-                vote.close()
+            while self.epoch < config.num_epochs:
+                if self.train_epoch(should_stop, progress):
+                    self.echo(format_epoch(self.end_epoch(), config.num_epochs))
+                    if done is not None and done(self.history):
+                        return {"epochs_done": self.epoch, "stopped": False, "signal": None, "last": self.history[-1]}
+                else:
+                    self.save_state()
+                if should_stop() and self.epoch < config.num_epochs:
+                    why = "after max_steps" if stop.signum is None else f"on {signal.Signals(stop.signum).name}"
+                    where = (f"in epoch {self.epoch + 1} at step {self.step}/{self.steps_per_epoch}" if self.step
+                             else f"after epoch {self.epoch}")
+                    self.echo(f"stopped {why} {where}; continue with: tagger-torch train --resume {self.out}")
+                    break
             stopped = self.epoch < config.num_epochs
             return {"epochs_done": self.epoch, "stopped": stopped, "signal": stop.signum,
                     "last": self.history[-1] if self.history else None}
