@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 
-def step_scalars(t: int, lr: float, beta1: float, beta2: float, decay_factor: float) -> Tuple[float, float]:
+def _step_scalars(t: int, lr: float, beta1: float, beta2: float, decay_factor: float) -> Tuple[float, float]:
     """(lr_t, beta_t) of step t (1-based), in float64 as the release computes them."""
     # SPEC 7: lr_t = lr sqrt(1 - 0.999^t) / (1 - 0.9^t)
     lr_t = lr * math.sqrt(1 - (1 - beta2) ** t) / (1 - (1 - beta1) ** t)
@@ -43,7 +43,7 @@ def adam_update_(params: List[Tensor], grads: List[Tensor], means: List[Tensor],
               t: int, lr: float, beta1: float = 0.1, beta2: float = 0.001, epsilon: float = 1e-8,
               decay_factor: float = 1 - 1e-8) -> None:
     """One Blocks-Adam step at step number t (1-based), in place on params, means and variances."""
-    lr_t, beta_t = step_scalars(t, lr, beta1, beta2, decay_factor)
+    lr_t, beta_t = _step_scalars(t, lr, beta1, beta2, decay_factor)
     # mean <- mean + beta_t (g - mean) = beta_t g + (1 - beta_t) mean
     torch._foreach_lerp_(means, grads, beta_t)
     # var <- 0.999 var + 0.001 g^2
@@ -82,7 +82,7 @@ def fused_adam_update_(params: List[Tensor], grads: List[Tensor], means: List[Te
                        decay_factor: float = 1 - 1e-8) -> None:
     """`adam_update_` as one compiled pass per tensor (`_fused_pass_`; the first call compiles it).
     The step's scalars reach the kernels as one small tensor, so a new step needs no recompilation."""
-    lr_t, beta_t = step_scalars(t, lr, beta1, beta2, decay_factor)
+    lr_t, beta_t = _step_scalars(t, lr, beta1, beta2, decay_factor)
     device = params[0].device
     scalars = torch.tensor([beta_t, 1 - beta2, beta2, epsilon, -lr_t], dtype=params[0].dtype,
                            pin_memory=device.type == "cuda")  # pinned: copied without a wait
