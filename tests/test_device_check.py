@@ -5,14 +5,11 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from tiny import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
 def test_device_check_runs_every_part_on_the_cpu(tmp_path):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY))
