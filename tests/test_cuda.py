@@ -71,8 +71,12 @@ def test_a_compiled_step_runs_as_cuda_graphs_and_resumes(tmp_path, small_shapes_
     assert_resumed_like_whole(parts, str(tmp_path / "whole"))
     eager = str(tmp_path / "eager")
     run_training(config, small_shapes_h5, eager, CUDA, compile=False, echo=lambda s: None)
-    for name, value in params_of(eager).items():  # compiled and eager round differently; same training
-        np.testing.assert_allclose(params_of(str(tmp_path / "whole"))[name], value, rtol=0, atol=10 * config.lr)
+    # compiled and eager round differently, and train the same: the same costs to rounding
+    for compiled, plain in zip(read_metrics(os.path.join(tmp_path, "whole", "metrics.jsonl")),
+                               read_metrics(os.path.join(eager, "metrics.jsonl"))):
+        assert compiled["compiled"] and not plain["compiled"]
+        np.testing.assert_allclose(compiled["train_cost"], plain["train_cost"], rtol=1e-3)
+        np.testing.assert_allclose(compiled["valid_denoising_cost"], plain["valid_denoising_cost"], rtol=1e-3)
 
 
 def test_an_epoch_waits_for_the_device_only_at_its_end(tmp_path, small_shapes_h5, monkeypatch):
