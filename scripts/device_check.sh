@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The CUDA path on a machine with a GPU, in about 7 minutes on one H200-class GPU (docs/speed.md,
-# "On a GPU"). Each part runs under its own time limit and the script goes on after a failure:
+# The CUDA path on a machine with a GPU, sized for at most 8 minutes on one (not yet run on a GPU;
+# docs/speed.md, "On a GPU"). Each part runs under its own time limit and goes on after a failure:
 #   pytest   the parity suite's CUDA cases and tests/test_cuda.py (pytest -m cuda)
 #   bench    the Shapes preset's training step, compiled (CUDA graphs on one GPU), in each precision
 #   train    EPOCHS epochs on a Shapes set of N_TRAIN images, stopped after MAX_STEPS steps, resumed
