@@ -88,7 +88,9 @@ def measure(device: str, dtypes) -> None:
         print(f"- {case.name}: max abs err {abs_err:.1e}, max err / (|g| + 1e-3) {rel_err:.1e}")
     print("\n### BlocksAdam vs reference adam_step, 3 steps\n")
     for dtype in dtypes:
-        print(f"- {device} {dtype}: max abs param difference {adam_errors(getattr(torch, dtype), device):.1e}")
+        for fused in (False, True):
+            print(f"- {device} {dtype}{' fused' if fused else ''}: max abs param difference "
+                  f"{adam_errors(getattr(torch, dtype), device, fused):.1e}")
 
 
 def measure_release() -> None:

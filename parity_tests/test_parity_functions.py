@@ -48,6 +48,8 @@ ONE_SIDED = {
     ("metrics", "grouping_tables"): "torch only: a step of the vectorised AMI (tests/test_metrics.py)",
     ("optim", "adam_step"): "reference; its torch twin is the optimizer BlocksAdam (test_parity_optim.py)",
     ("optim", "adam_update_"): "torch only: BlocksAdam's in-place rule (test_parity_optim.py)",
+    ("optim", "fused_adam_update_"): "torch only: the same rule as one compiled pass, BlocksAdam(fused=True) "
+                                     "(test_parity_optim.py)",
     ("model", "forward"): "reference; its torch twin is Tagger.forward(record=True) (test_parity_forward.py)",
     ("model", "training_cost"): "reference; its torch twin is TaggerOutput.cost (test_parity_grad.py)",
 }

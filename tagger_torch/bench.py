@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -88,6 +88,18 @@ def floor_seconds(products: Sequence[Product], precision: str, device) -> float:
     return total
 
 
+def optimizer_seconds(optimizer: BlocksAdam, device, repeats: int = FLOOR_REPEATS) -> float:
+    """The best of `repeats` timings of the optimizer's update alone, on the gradients it has."""
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        optimizer.step()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def synthetic_batch(config: RunConfig, generator: torch.Generator, device) -> Batch:
     """One step's examples in the streams the model trains on (config.training_streams): x (B, D) like
     the data (binary inputs: 30% ones; else uniform in [0, 1)), the same x as the labelled batch with
@@ -103,14 +115,15 @@ def synthetic_batch(config: RunConfig, generator: torch.Generator, device) -> Ba
 
 
 def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bool,
-              warmup: int = 3, seed: int = 0) -> dict:
-    """Time `steps` training steps after `warmup` untimed ones; see the module docstring."""
+              warmup: int = 3, seed: int = 0, cuda_graphs: Optional[bool] = None) -> dict:
+    """Time `steps` training steps after `warmup` untimed ones; see the module docstring.
+    cuda_graphs: with compile, as `precision.compile_mode` (None: on one CUDA device)."""
     B = config.batch_size
     model = build_model(config, seed=config.seed).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     batch = synthetic_batch(config, generator, device)
-    optimizer = BlocksAdam(model.parameters(), lr=config.lr)
-    step = make_train_step(model, optimizer, precision=precision, compile=compile)
+    optimizer = BlocksAdam(model.parameters(), lr=config.lr, fused=compile)  # as training pairs them
+    step = make_train_step(model, optimizer, precision=precision, compile=compile, cuda_graphs=cuda_graphs)
 
     start = time.perf_counter()
     step(batch, generator)
@@ -127,6 +140,7 @@ def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bo
     if not torch.isfinite(stats["cost"]):
         raise TaggerError(f"the training cost became {float(stats['cost'])} while benchmarking")
 
+    optimizer_s = optimizer_seconds(optimizer, device)
     products = model.step_products(B)
     flop = model.flop_per_step(B)
     largest = max((tuple(p[:3]) for p in products), key=lambda shape: shape[0] * shape[1] * shape[2])
@@ -142,10 +156,13 @@ def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bo
         "peak_gflops": peak,
         "fraction_of_peak": achieved / peak,
         "floor_ms": 1e3 * floor,
+        "optimizer_ms": 1e3 * optimizer_s,
+        "optimizer": "fused" if optimizer.fused else "foreach",
         "fraction_of_floor": floor / seconds_per_step,
         "precision": precision,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "compiled": compile,
+        "cuda_graphs": step.cuda_graphs,
         "first_step_s": first_step_s,
         "peak_shape": list(largest),
         "threads": torch.get_num_threads(),

@@ -10,36 +10,49 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .errors import TaggerError
+from .errors import TaggerError, first_line
+
+# A gloo group beside a CUDA job's nccl one, for the flags the ranks agree on (stop, NaN): host tensors,
+# so agreeing waits for no device. None: the job's own group (gloo on the CPU) or no job.
+_HOST_GROUP: Optional[dist.ProcessGroup] = None
 
 
 def setup(device: torch.device) -> torch.device:
     """Join the torchrun job when there is one (gloo on CPU, nccl on CUDA); returns this rank's device."""
+    global _HOST_GROUP
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1 or dist.is_initialized():
         return device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
     try:
+        if device.type == "cuda":
+            local_rank, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+            if local_rank >= count:
+                raise TaggerError(f"torchrun started more processes on this machine than it has GPUs (local rank "
+                                  f"{local_rank}, {count} CUDA device{'s' if count != 1 else ''}): use "
+                                  f"--nproc-per-node {count} or fewer, or --device cpu")
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        _HOST_GROUP = dist.new_group(backend="gloo") if device.type == "cuda" else None
     except (RuntimeError, ValueError) as e:
-        raise TaggerError(f"cannot join the torchrun job (WORLD_SIZE={world}): {e}") from None
+        raise TaggerError(f"cannot join the torchrun job (WORLD_SIZE={world}): {first_line(e)}") from None
     return device
 
 
 def teardown() -> bool:
     """Leave the job; True when there was one to leave."""
+    global _HOST_GROUP
     if not dist.is_initialized():
         return False
     dist.destroy_process_group()
+    _HOST_GROUP = None
     return True
 
 
@@ -76,13 +89,47 @@ def rank_seed(seed: int, rank_: int) -> int:
     return int(np.random.SeedSequence([seed, 3, rank_]).generate_state(1)[0])
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when `flag` is True on any (a collective: every rank must call it)."""
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is True on any (a collective of the host group: every rank must
+    call it; it waits for the other ranks, never for a device)."""
     if world_size() == 1:
         return flag
-    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=_HOST_GROUP)
     return bool(t.item())
+
+
+class StopVote:
+    """Whether any rank wants to stop, agreed without waiting at each step for a device or for the
+    other ranks. Each call posts this rank's flag to an all-reduce of the host group and returns the
+    outcome of the previous call's: every rank gets the same answer at the same call, one call after
+    a flag was raised. In a single process: the flag itself, at once."""
+
+    def __init__(self):
+        self._pending = None  # (work, tensor) of the last call's all-reduce
+
+    def __call__(self, flag: bool) -> bool:
+        if world_size() == 1:
+            return flag
+        posted = torch.tensor([1 if flag else 0], dtype=torch.int32)
+        work = dist.all_reduce(posted, op=dist.ReduceOp.MAX, group=_HOST_GROUP, async_op=True)
+        previous, self._pending = self._pending, (work, posted)
+        if previous is None:
+            return False
+        previous[0].wait()
+        return bool(previous[1].item())
+
+    def close(self) -> None:
+        """Wait for the last call's all-reduce (before the job ends); also on leaving a `with` block."""
+        if self._pending is not None:
+            self._pending[0].wait()
+            self._pending = None
+
+    def __enter__(self) -> "StopVote":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def gather(obj: Any) -> List[Any]:

@@ -107,7 +107,7 @@ class Tagger(NamedParameters, nn.Module):
         else:
             x_tilde = x
         if m_init is None:
-            m_init = torch.randn((K, B, D), generator=generator, device=device, dtype=dtype)
+            m_init = self._draw_m_init(K, x, generator)
         m_init = self._check("m_init", m_init, (K, B, D))
         if labels is not None:
             labels = torch.as_tensor(labels).to(device=device, dtype=torch.long)
@@ -155,6 +155,20 @@ class Tagger(NamedParameters, nn.Module):
                 result.trace["class_error"] = result.class_error
         return result
 
+    def _draw_m_init(self, K: int, x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+        """N(0, 1) draws (K, B, D) for m0 (SPEC 3) of the examples x (B, D), in the model's dtype."""
+        return torch.randn((K,) + tuple(x.shape), generator=generator, device=self.W.device, dtype=self.W.dtype)
+
+    def _noisy_pass(self, forward: nn.Module, x: Tensor, generator: torch.Generator,
+                    labels: Optional[Tensor] = None) -> TaggerOutput:
+        """A corrupted pass of a training step with its noise drawn here and passed in, in the order
+        `forward` would draw it (the corruption, then m_init): the same draws, and a compiled forward
+        holds no draw (no graph break, and the draws stay out of a CUDA graph)."""
+        x = x.reshape(x.shape[0], -1).to(device=self.W.device, dtype=self.W.dtype)  # (B, D)
+        corruption = draw_corruption(x, self.config, generator)  # (B, D)
+        m_init = self._draw_m_init(self.config.n_groups, x, generator)  # (K, B, D)
+        return forward(x, corruption=corruption, m_init=m_init, labels=labels)
+
     def _check(self, name: str, value, shape) -> Tensor:
         value = torch.as_tensor(value).to(device=self.W.device, dtype=self.W.dtype)
         check_shape(name, value.shape, shape)
@@ -169,14 +183,15 @@ class Tagger(NamedParameters, nn.Module):
 
         cost = mean_i C_i(x) [eq. 1] of the corrupted unlabelled batch x, plus, when the model
         classifies, class_cost_x * the last iteration's classification cost of the corrupted labelled
-        batch: a separate pass with its own BatchNorm statistics. Both draw from `generator`.
+        batch: a separate pass with its own BatchNorm statistics. Both draw from `generator`, outside
+        `forward`: the unlabelled pass's corruption and m_init, then the labelled pass's.
         """
         forward = self if forward is None else forward
-        out = forward(batch.x, corrupt=True, generator=generator)
+        out = self._noisy_pass(forward, batch.x, generator)
         cost = out.cost  # the mean over iterations: this pass has no labels
         stats = {"denoising_cost": out.denoising_cost.detach()}
         if self.config.uses_labels:
-            labelled = forward(batch.x_labelled, corrupt=True, generator=generator, labels=batch.labels)
+            labelled = self._noisy_pass(forward, batch.x_labelled, generator, labels=batch.labels)
             cost = cost + self.config.class_cost_x * labelled.class_cost[-1]
             stats["class_cost"] = labelled.class_cost[-1].detach()
             stats["class_error"] = labelled.class_error[-1].detach()

@@ -36,9 +36,15 @@ def resolve_device(device: str | None) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise TaggerError(f"unknown device '{device}' (use cpu, cuda or cuda:N)") from None
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise TaggerError(f"unknown device '{device}' (use cpu, cuda or cuda:N)")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TaggerError("--device cuda was asked for, but torch sees no CUDA device")
+        raise TaggerError(f"--device {device} was asked for, but torch sees no CUDA device")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise TaggerError(f"--device {device}: torch sees {count} CUDA device{'s' if count > 1 else ''} "
+                          f"(cuda:0{f'..cuda:{count - 1}' if count > 1 else ''})")
     return dev
 
 
@@ -136,6 +142,16 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
 def default_compile(gflop_to_run: float) -> bool:
     """Compile when the work ahead (GFLOP, e.g. steps x the model's flop_per_step) repays compiling."""
     return gflop_to_run >= COMPILE_PAYS_AFTER_GFLOP
+
+
+def compile_mode(device: torch.device, cuda_graphs: bool | None = None, world_size: int = 1) -> str:
+    """torch.compile's mode for a training step: 'reduce-overhead' (CUDA graphs: the compiled forward's
+    and backward's kernels recorded once and replayed as one launch each, for steps whose time goes
+    to launching many small kernels) on a CUDA device in a single process; else 'default'.
+    cuda_graphs: None (that rule), False (never), True (on CUDA, also under torchrun)."""
+    if device.type != "cuda" or cuda_graphs is False or (cuda_graphs is None and world_size > 1):
+        return "default"
+    return "reduce-overhead"
 
 
 def autocast(precision: str, device: torch.device):

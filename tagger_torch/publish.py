@@ -45,7 +45,7 @@ from .evaluate import evaluate_model, format_table
 from .files import read_npz, write_text
 from .float16 import export_float16, rounding_preimage
 from .models import Split, build_model
-from .precision import cpu_model
+from .precision import autocast, cpu_model
 from .reproduce.plan import Case, PlannedRun
 from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, read_metrics
 from .training.streams import load_examples
@@ -301,15 +301,21 @@ def _publish_fp16_change(run, out, config, reference, exported, digest, force, p
          + ", ".join(f"{k} {v[-1]:+.2e}" for k, v in change.items()))
 
 
-def recompute_validation(config, params: Mapping[str, np.ndarray], hdf5: str, epoch: int) -> list:
+def recompute_validation(config, params: Mapping[str, np.ndarray], hdf5: str, epoch: int,
+                         device_type: str = "cpu") -> list:
     """The validation denoising cost per iteration that training logs after epoch `epoch`
-    (metrics.jsonl's `valid_denoising_cost`), recomputed on the CPU from `params`: same split,
-    batches and noise (`validation_generator`)."""
-    cpu = torch.device("cpu")
-    valid = load_examples(hdf5, "valid", config, cpu, config.uses_labels)
-    with torch.no_grad():
-        return _load(config, params).evaluate(Split(valid.x, valid.labels), batch_size=config.valid_batch_size,
-                                              generator=validation_generator(config.seed, epoch, cpu))["denoising_cost"]
+    (metrics.jsonl's `valid_denoising_cost`), recomputed in fp32 from `params`: same split, batches
+    and noise (`validation_generator`). device_type: the kind of device the run trained on (the
+    metrics line's `device`; lines without it come from CPU runs), whose generator drew that noise:
+    the replay runs there."""
+    device = torch.device(device_type)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TaggerError(f"epoch {epoch}'s validation noise was drawn on CUDA; recompute it on a machine with a GPU")
+    valid = load_examples(hdf5, "valid", config, device, config.uses_labels)
+    with torch.no_grad(), autocast("fp32", device):
+        return _load(config, params).to(device).evaluate(
+            Split(valid.x, valid.labels), batch_size=config.valid_batch_size,
+            generator=validation_generator(config.seed, epoch, device))["denoising_cost"]
 
 
 def _publish_fp16_change_without_fp32(out, config, reference, fp16, exported, digest, training_data, force, progress,
@@ -329,7 +335,8 @@ def _publish_fp16_change_without_fp32(out, config, reference, fp16, exported, di
         return
     echo(f"{FP16_CHANGE}: no float32 weights; epoch {last['epoch']}'s validation from the float16 ones ...")
     started = time.perf_counter()
-    recomputed, logged = recompute_validation(config, fp16, training_data, last["epoch"]), last["valid_denoising_cost"]
+    recomputed = recompute_validation(config, fp16, training_data, last["epoch"], last.get("device", "cpu"))
+    logged = last["valid_denoising_cost"]
     final_validation = dict(epoch=last["epoch"], fp32_logged=logged, fp16=recomputed,
                             fp16_minus_fp32=[a - b for a, b in zip(recomputed, logged)])
     draws = []

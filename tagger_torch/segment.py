@@ -10,9 +10,11 @@ alpha channel must be opaque), scaled to [0, 1] (8-bit / 255, 16-bit / 65535). F
 
 The run (`segment_examples`): the clean path (x~ = x, no corruption, as AMI and the paper's Figure 4)
 in batches of valid_batch_size, with example n's m0 draws the n-th block of K*D standard-normal
-draws of a torch.Generator seeded with `seed`, so an example's draws do not depend on the others
-or on the batching. With population statistics (`normstats.PopulationStatistics`) or a LayerNorm
-model, an example's result is then the same alone or among others (to float rounding).
+draws of a CPU torch.Generator seeded with `seed`, so an example's draws do not depend on the others
+or on the batching. They are drawn on the CPU for every device and then copied: a CUDA generator's
+draws depend on the size of each call, so there the batching would change them. With population
+statistics (`normstats.PopulationStatistics`) or a LayerNorm model, an example's result is then the
+same alone or among others (to float rounding).
 """
 from __future__ import annotations
 
@@ -136,19 +138,18 @@ def segment_examples(model, x: np.ndarray, n_groups: int, n_iterations: int, nor
     """The clean-path states of examples x (N, D): z, m (T+1, K, N, D) from the initial state to T.
 
     normaliser: tagger_torch.normstats (None: each batch's statistics); batches of `batch_size`
-    (default valid_batch_size); example n's m0 draws: the n-th block of K*D draws of `seed`.
+    (default valid_batch_size); example n's m0 draws: the n-th block of K*D draws of `seed` on the CPU.
     """
     K, T = n_groups, n_iterations
     device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     bs = batch_size or model.config.valid_batch_size
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # on the CPU for every device (module docstring)
     zs, ms = [], []
     for start in range(0, x.shape[0], bs):
         xb = torch.from_numpy(x[start:start + bs]).to(device=device, dtype=dtype)  # (B, D)
         B, D = xb.shape
         # example-major draws (B, K, D) -> (K, B, D): example n's m0 is block n of the stream
-        m_init = torch.randn((B, K, D), generator=generator, device=device, dtype=dtype).transpose(0, 1).contiguous()
+        m_init = torch.randn((B, K, D), generator=generator, dtype=dtype).transpose(0, 1).contiguous().to(device)
         out = model(xb, corrupt=False, m_init=m_init, n_groups=K, n_iterations=T, record=True, normaliser=normaliser)
         zs.append(out.trace["z"].cpu().numpy())  # (T+1, K, B, D)
         ms.append(out.trace["m"].cpu().numpy())

@@ -86,6 +86,7 @@ def test_bench_json_fields(tmp_path, precision):
     assert r["images_per_s"] == pytest.approx(20 / (r["ms_per_step"] / 1e3))
     assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
     assert r["floor_ms"] > 0 and r["fraction_of_floor"] == pytest.approx(r["floor_ms"] / r["ms_per_step"])
+    assert 0 < r["optimizer_ms"] < r["ms_per_step"] and r["optimizer"] == "foreach"  # eager: the foreach form
     assert r["model"] == "tagger" and r["shape"]["encoder_proj"] == TINY["encoder_proj"]
     assert {"in_dim", "encoder_proj", "n_groups", "n_iterations", "batch_size"} <= set(r["shape"])
     # what the CPU supports, and the one-line warning where bf16 is emulated (tests/test_precision.py)
@@ -113,7 +114,7 @@ def test_bench_table(tmp_path):
     result = invoke("bench", "--config", cfg, "--steps", 1, "--warmup", 1, "--device", "cpu", "--precision", "fp32")
     assert result.exit_code == 0, result.output
     assert "images/s" in result.output and "GFLOP/s" in result.output and "eager" in result.output
-    assert "floor" in result.output
+    assert "floor" in result.output and "foreach Adam alone" in result.output
 
 
 @pytest.mark.parametrize("args, message", [

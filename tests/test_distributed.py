@@ -16,7 +16,7 @@ from parity_tests.cases import perturbed_params
 from parity_tests.compare import assert_close
 from parity_tests.tolerances import ddp_step_tolerance
 from tagger_torch.config import from_dict
-from tagger_torch.distributed import exit_now, rank_seed
+from tagger_torch.distributed import StopVote, exit_now, rank_seed
 from tagger_torch.model import Tagger
 from tagger_torch.models import Batch
 from tagger_torch.optim import BlocksAdam
@@ -154,3 +154,25 @@ def test_torchrun_training_writes_from_rank_0_and_resumes_exactly(tmp_path, smal
 def metrics(run):
     with open(run / "metrics.jsonl") as f:
         return [{k: v for k, v in json.loads(line).items() if not k.endswith(("time_s", "per_s"))} for line in f]
+
+
+def vote_on_each_call(rank, world, init_file, out_dir):
+    """One rank: five calls of a StopVote, rank 0 raising its flag from the third on; the answers to a file."""
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        vote = StopVote()
+        answers = [vote(rank == 0 and call >= 2) for call in range(5)]
+        vote.close()
+        with open(os.path.join(out_dir, f"vote{rank}.json"), "w") as f:
+            json.dump(answers, f)
+    finally:
+        dist.destroy_process_group()
+    exit_now(0)
+
+
+def test_every_rank_gets_the_stop_vote_at_the_same_call(tmp_path):
+    """A flag raised on one rank at call 3 is every rank's answer at call 4 (the all-reduce posted at
+    one call is read at the next, so no step waits for the other ranks)."""
+    mp.spawn(vote_on_each_call, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    answers = [json.loads((tmp_path / f"vote{r}.json").read_text()) for r in range(2)]
+    assert answers[0] == answers[1] == [False, False, False, True, True]

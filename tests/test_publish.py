@@ -171,6 +171,16 @@ def test_recompute_validation_reproduces_the_training_log(trained_run, small_sha
     np.testing.assert_allclose(recompute_validation(config, params, small_shapes_h5, last["epoch"]), logged, rtol=1e-5)
     other_noise = recompute_validation(config, params, small_shapes_h5, last["epoch"] + 1)
     assert not np.allclose(other_noise, logged, rtol=1e-5)
+    assert last["device"] == "cpu"  # the generator that drew the logged validation's noise
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_recompute_validation_of_a_cuda_run_needs_a_gpu(trained_run, small_shapes_h5):
+    config = load_config(os.path.join(trained_run, "config.json"))
+    params = read_npz(os.path.join(trained_run, "params.npz"))
+    with pytest.raises(TaggerError, match="epoch 1's validation noise was drawn on CUDA; recompute it on a machine "
+                                          "with a GPU"):
+        recompute_validation(config, params, small_shapes_h5, 1, "cuda")
 
 
 def test_complete_a_published_model_whose_run_is_gone(published, data, tmp_path):

@@ -16,6 +16,7 @@ from tagger_torch.inputs import check_params, read_params
 from tagger_torch.model import Tagger
 from tagger_torch.training import Trainer, run_training
 from tagger_torch.training import step as step_module
+from tagger_torch.training import trainer as trainer_module
 from tagger_torch.training.streams import labelled_indices
 from tiny import TINY, assert_one_line_error, invoke, write_labelled_h5
 
@@ -158,6 +159,58 @@ def test_nonfinite_cost_stops_and_keeps_the_last_good_checkpoint(tmp_path, small
     with open(os.path.join(run, "checkpoint.pt"), "rb") as f:
         assert f.read() == good
     assert [r["epoch"] for r in metrics_of(run)] == [1]
+
+
+def test_nonfinite_cost_within_an_epoch_stops_at_the_next_check(tmp_path, small_shapes_h5, tiny_config,
+                                                                 monkeypatch):
+    """Within an epoch the sums are copied to the host every LOG_EVERY steps without waiting for the
+    device, and each copy is checked LOG_EVERY steps later: a NaN from step 2 stops training after
+    step 3 (LOG_EVERY 1), naming step 2."""
+    monkeypatch.setattr(trainer_module, "LOG_EVERY", 1)
+    real_step, steps = step_module.train_step, []
+
+    def poisoned_from_step_2(*args):
+        steps.append(len(steps) + 1)
+        stats = real_step(*args)
+        if steps[-1] >= 2:
+            stats["cost"] = stats["cost"] * float("nan")
+        return stats
+
+    monkeypatch.setattr(step_module, "train_step", poisoned_from_step_2)
+    with pytest.raises(TaggerError, match=r"NaN or inf in epoch 1 \(by step 2\); .*no checkpoint was written"):
+        run_training(tiny_config, small_shapes_h5, str(tmp_path / "run"), CPU, echo=lambda s: None)
+    assert steps == [1, 2, 3]
+
+
+def test_adams_form_follows_compile_and_a_resumed_run_keeps_its_own(tmp_path, small_shapes_h5, tiny_config):
+    """The fused Adam goes with a compiled step (Trainer objects only: nothing compiles before a step);
+    a checkpoint keeps the run's form, and one written before the form was recorded resumes with the
+    foreach form that wrote it, also when that run was compiled."""
+    new = Trainer(tiny_config, small_shapes_h5, str(tmp_path / "new"), CPU, compile=True, echo=lambda s: None)
+    assert new.optimizer.fused
+    run = str(tmp_path / "run")
+    run_training(tiny_config, small_shapes_h5, run, CPU, compile=False, max_steps=2, echo=lambda s: None)
+    path = os.path.join(run, "checkpoint.pt")
+    state = torch.load(path, weights_only=True)
+    assert state["fused_adam"] is False
+    torch.save({**state, "fused_adam": True}, path)
+    assert Trainer(tiny_config, small_shapes_h5, run, CPU, resume=True, echo=lambda s: None).optimizer.fused
+    del state["fused_adam"]
+    torch.save({**state, "compile": True}, path)
+    resumed = Trainer(tiny_config, small_shapes_h5, run, CPU, resume=True, echo=lambda s: None)
+    assert resumed.compile and not resumed.optimizer.fused
+
+
+@pytest.mark.slow
+def test_a_compiled_run_stops_and_resumes_exactly(tmp_path, small_shapes_h5, tiny_config):
+    """The compiled step with the fused Adam (about a minute of compiling on 2 CPU cores)."""
+    whole = run_training(tiny_config, small_shapes_h5, str(tmp_path / "whole"), CPU, compile=True, echo=lambda s: None)
+    assert whole["epochs_done"] == 2
+    parts = str(tmp_path / "parts")
+    run_training(tiny_config, small_shapes_h5, parts, CPU, compile=True, max_steps=7, echo=lambda s: None)
+    run_training(tiny_config, small_shapes_h5, parts, CPU, resume=True, echo=lambda s: None)
+    assert_same_params(params_of(tmp_path / "whole"), params_of(parts))
+    assert [r["compiled"] for r in metrics_of(parts)] == [True, True]
 
 
 def test_default_preset_follows_the_data(small_shapes_h5):

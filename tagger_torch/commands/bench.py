@@ -9,7 +9,7 @@ import click
 from ..bench import run_bench
 from ..config import resolve_config
 from ..precision import resolve_device, resolve_precision, warn_if_slow
-from .options import compile_option, config_options, device_option, precision_option
+from .options import compile_option, config_options, cuda_graphs_option, device_option, precision_option
 
 DEFAULT_PRESET = "shapes50k20x20"
 
@@ -23,21 +23,23 @@ DEFAULT_PRESET = "shapes50k20x20"
 @device_option()
 @precision_option(", as train and evaluate.")
 @compile_option(False, "torch.compile the training step (the first step's time includes compiling).")
+@cuda_graphs_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def bench_command(preset, config_path, steps, warmup, device, precision, compile_, as_json):
+def bench_command(preset, config_path, steps, warmup, device, precision, compile_, cuda_graphs, as_json):
     """Time training steps of any model (synthetic data): images/s, GFLOP/s against the matmul rate, and the
     step against its floor (its products timed alone)."""
     config = resolve_config(preset, config_path, default_preset=lambda: DEFAULT_PRESET)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     warn_if_slow(prec, dev)
-    r = run_bench(config, steps, dev, prec, compile_, warmup=warmup)
+    r = run_bench(config, steps, dev, prec, compile_, warmup=warmup, cuda_graphs=cuda_graphs)
     if as_json:
         click.echo(json.dumps(r))
         return
     name = config_path or preset or DEFAULT_PRESET
     click.echo(f"{name} (model {r['model']}) on {r['device']} ({r['threads']} threads, load "
-               f"{r['load_avg_1min'] or 0:.1f}), precision {prec}, {'compiled' if compile_ else 'eager'}")
+               f"{r['load_avg_1min'] or 0:.1f}), precision {prec}, {'compiled' if compile_ else 'eager'}"
+               + (" with CUDA graphs" if r["cuda_graphs"] else ""))
     click.echo(f"  first step{' (incl. compilation)' if compile_ else ''}: {r['first_step_s']:.1f} s")
     click.echo(f"  {r['images_per_s']:.0f} images/s, {r['ms_per_step']:.1f} ms/step")
     click.echo(f"  {r['model_gflop_per_step']:.2f} GFLOP/step -> {r['achieved_gflops']:.0f} GFLOP/s, "
@@ -45,3 +47,4 @@ def bench_command(preset, config_path, steps, warmup, device, precision, compile
                f"of a {' x '.join(map(str, r['peak_shape']))} product")
     click.echo(f"  floor {r['floor_ms']:.1f} ms/step (each product alone, forward and backward): the step at "
                f"{100 * r['fraction_of_floor']:.0f}% of its speed")
+    click.echo(f"  {r['optimizer']} Adam alone: {r['optimizer_ms']:.2f} ms/step")

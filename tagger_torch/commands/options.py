@@ -32,6 +32,13 @@ def compile_option(default: Optional[bool], help: str) -> Callable:
                         help=help)
 
 
+def cuda_graphs_option() -> Callable:
+    """--cuda-graphs/--no-cuda-graphs: record a compiled step as CUDA graphs (precision.compile_mode)."""
+    return click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=None,
+                        help="A compiled step on CUDA as CUDA graphs (torch.compile mode reduce-overhead). "
+                        "Default: on a single CUDA device, not under torchrun; never on the CPU.")
+
+
 def config_options(preset_default: Optional[str] = None, preset_help: str = "Preset to start from: {}.",
                    config_help: str = "Config JSON (release field names); overrides the preset.") -> Callable:
     """--preset NAME and --config CFG.json (tagger_torch.config.resolve_config combines them);

@@ -16,7 +16,7 @@ from ..precision import resolve_device
 from ..pretrained import pretrained_or_path
 from ..training import run_training
 from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
-from .options import compile_option, config_options, device_option, precision_option
+from .options import compile_option, config_options, cuda_graphs_option, device_option, precision_option
 
 
 def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
@@ -48,11 +48,12 @@ def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
                   "and is opt-in, docs/speed.md); with --resume: the run's own.")
 @compile_option(None, "torch.compile the training step. Default: when the run ahead repays compiling "
                 "(about a minute on CPU); with --resume: the run's own.")
+@cuda_graphs_option()
 @click.option("--resume", type=str, help="Continue the run in this directory from its checkpoint.")
 @click.option("--max-steps", type=click.IntRange(1), hidden=True,
               help="Stop as if interrupted after this many steps (tests, demos).")
 def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, device,
-                  precision, compile_, resume, max_steps):
+                  precision, compile_, cuda_graphs, resume, max_steps):
     """Train Tagger (or a Table-2 baseline, --model) on an HDF5 data set with the release's protocol (SPEC 7).
 
     Under `torchrun --nproc-per-node N` each process trains its own batches with
@@ -64,7 +65,7 @@ def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_s
     dev = setup(resolve_device(device))
     try:
         code = _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev,
-                      precision, compile_, resume, max_steps)
+                      precision, compile_, cuda_graphs, resume, max_steps)
     finally:
         left_job = teardown()
     if left_job:
@@ -74,7 +75,7 @@ def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_s
 
 
 def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
-           compile_, resume, max_steps) -> int:
+           compile_, cuda_graphs, resume, max_steps) -> int:
     """The train command inside the job; returns the exit status (128 + signal number after a signal)."""
     echo = click.echo if is_main() else (lambda text: None)
     state = None
@@ -113,8 +114,8 @@ def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples,
     config.check_data(info)  # a data file that does not fit: one line, before the run directory exists
     echo(f"training into {out} on {dev}")
     result = run_training(config, hdf5, out, dev, load_from=load_from, resume=resume is not None,
-                          max_steps=max_steps, precision=precision, compile=compile_, echo=echo, info=info,
-                          state=state)
+                          max_steps=max_steps, precision=precision, compile=compile_, cuda_graphs=cuda_graphs,
+                          echo=echo, info=info, state=state)
     if result["stopped"]:
         return 128 + result["signal"] if result["signal"] else 0
     echo(f"done: {result['epochs_done']} epochs in {out} (params.npz, metrics.jsonl, curves.png)")

@@ -84,7 +84,7 @@ def load_checkpoint(path: str) -> dict:
     """The training state of `path`, in this version's form; an older form is brought up to date.
 
     Keys added after the first form default to what the run used before they existed: precision
-    fp32, no compile, one process, and the device of the noise generator's state.
+    fp32, no compile, one process, Adam's foreach form, and the device of the noise generator's state.
     """
     if not os.path.exists(path):
         raise TaggerError(f"no checkpoint at {path}")
@@ -103,7 +103,7 @@ def load_checkpoint(path: str) -> dict:
     if "device_type" not in state:
         state["device_type"] = "cpu" if state["generator"].numel() == _CPU_GENERATOR_STATE_BYTES else "cuda"
     for key, default in (("precision", "fp32"), ("compile", False), ("world_size", 1), ("generators", None),
-                         ("accumulators", None)):
+                         ("accumulators", None), ("fused_adam", False)):
         state.setdefault(key, default)
     state["format"] = CHECKPOINT_FORMAT
     return state

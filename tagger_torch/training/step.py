@@ -5,9 +5,9 @@ from typing import Callable, Dict, Optional
 
 import torch
 
-from ..distributed import wrap
+from ..distributed import world_size, wrap
 from ..models import Batch
-from ..precision import autocast
+from ..precision import autocast, compile_mode
 
 
 def train_step(model, optimizer, batch: Batch, generator: torch.Generator,
@@ -24,23 +24,31 @@ def train_step(model, optimizer, batch: Batch, generator: torch.Generator,
     return stats
 
 
-def make_train_step(model, optimizer, precision: str = "fp32", compile: bool = False) -> Callable:
+def make_train_step(model, optimizer, precision: str = "fp32", compile: bool = False,
+                    cuda_graphs: Optional[bool] = None) -> Callable:
     """step(batch, generator) -> stats: `train_step` under a precision policy.
 
     precision: 'fp32' (the parity-tested path), or 'bf16'/'tf32' (tagger_torch.precision);
-    compile: torch.compile the model's forward (and, through AOTAutograd, its backward; Tagger's
-    noise draws stay eager at graph breaks, so a compiled step draws what an eager one does). Under
+    compile: torch.compile the model's forward (and, through AOTAutograd, its backward; the model
+    draws its noise outside the forward, so a compiled step draws what an eager one does), in the
+    mode `precision.compile_mode(device, cuda_graphs)` picks: CUDA graphs on one CUDA device. Under
     torchrun the model runs inside DistributedDataParallel, which averages the gradients over ranks.
     """
     device = next(model.parameters()).device
     forward = wrap(model)
+    graphs = compile and compile_mode(device, cuda_graphs, world_size()) == "reduce-overhead"
     if compile:
-        forward = torch.compile(forward)
+        forward = torch.compile(forward, mode="reduce-overhead" if graphs else None)
 
     def step(batch: Batch, generator: torch.Generator) -> Dict[str, torch.Tensor]:
+        if graphs:  # a new step: the graphs' outputs of the last one may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(precision, device):
-            return train_step(model, optimizer, batch, generator, forward)
+            stats = train_step(model, optimizer, batch, generator, forward)
+        # a CUDA graph's outputs live in its memory, which the next replay overwrites
+        return {key: value.clone() for key, value in stats.items()} if graphs else stats
 
+    step.cuda_graphs = graphs
     return step
 
 
@@ -65,9 +73,35 @@ class Accumulator:
         """Epoch means: floats, or lists (one per iteration) for per-iteration statistics."""
         return {key: (value / max(self.steps, 1)).cpu().tolist() for key, value in self.sums.items()}
 
+    def snapshot(self) -> torch.Tensor:
+        """(2,) on the device, without waiting for it: 1 when every sum is finite (else 0), the cost's sum."""
+        finite = torch.stack([torch.isfinite(v).all() for v in self.sums.values()]).all()
+        return torch.stack([finite.to(self.sums["cost"].dtype), self.sums["cost"]])
+
     def finite(self) -> bool:
-        return all(bool(torch.isfinite(v).all()) for v in self.sums.values())
+        """Whether every sum is finite (waits for the device)."""
+        return not self.sums or bool(self.snapshot()[0])
 
     def state(self) -> dict:
         return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "steps": self.steps,
                 "seconds": self.seconds}
+
+
+class HostCopy:
+    """A device tensor's values copied to the host without waiting for the device (CUDA: into pinned
+    memory, with an event); `values()` then waits for that copy alone. On the CPU: the values at once."""
+
+    def __init__(self, tensor: torch.Tensor):
+        self.event = None
+        if tensor.device.type == "cuda":
+            self.host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            self.host.copy_(tensor, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.host = tensor.detach()
+
+    def values(self) -> list:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.host.tolist()

@@ -99,6 +99,14 @@ def load_train_data(path: str, info, config, device: torch.device) -> TrainData:
     return TrainData(train, valid, labelled)
 
 
+def to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on `device`, without waiting for the device (CUDA: through pinned memory)."""
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class Streams:
     """The batches of one rank, by (epoch, step): see the module docstring."""
 
@@ -126,7 +134,7 @@ class Streams:
     def start_epoch(self, epoch: int, order: np.ndarray) -> None:
         """Serve the batches of `epoch`, whose shuffle (of the stream that makes it) is `order`."""
         self.epoch = epoch
-        self.order = torch.from_numpy(order).to(self.data.train.x.device)
+        self.order = to_device(order, self.data.train.x.device)
         self._labelled = (-1, None)
 
     def batch(self, step: int) -> Batch:
@@ -144,6 +152,6 @@ class Streams:
         cycle, j = divmod(position, math.ceil(labelled.shape[0] / B))
         if cycle != self._labelled[0]:
             perm = stream_order(self.seed, self.epoch, labelled.shape[0], stream=1, cycle=cycle)
-            self._labelled = (cycle, labelled[torch.from_numpy(perm).to(labelled.device)])
+            self._labelled = (cycle, labelled[to_device(perm, labelled.device)])
         idx = self._labelled[1][j * B:(j + 1) * B]
         return Batch(x, self.data.train.x[idx], self.data.train.labels[idx])

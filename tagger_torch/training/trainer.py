@@ -31,10 +31,13 @@ from ..precision import autocast, default_compile, resolve_precision, warn_if_sl
 from ..visualize import plot_curves
 from .rundir import (CHECKPOINT, CURVES, METRICS, PARAMS, load_checkpoint, prepare_run_dir, read_metrics,
                      resolve_params_path, save_checkpoint, save_params, write_metrics, write_run_files)
-from .step import Accumulator, make_train_step
+from .step import Accumulator, HostCopy, make_train_step
 from .streams import Streams, load_train_data
 
-LOG_EVERY = 10  # steps between progress-bar updates (and the NaN check, which syncs the device)
+# Steps between the progress bar's updates and the NaN checks within an epoch. Each copies the
+# epoch's sums to the host without waiting for the device and checks the copy of the previous one;
+# the end of an epoch, and a stop, check the sums themselves (the one wait for the device).
+LOG_EVERY = 10
 
 
 def validation_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -80,10 +83,12 @@ class Trainer:
 
     def __init__(self, config, hdf5: str, out: str, device: torch.device, *, load_from: Optional[str] = None,
                  resume: bool = False, precision: str = "auto", compile: Optional[bool] = None,
-                 echo: Callable[[str], None] = print, info=None, state: Optional[dict] = None):
+                 cuda_graphs: Optional[bool] = None, echo: Callable[[str], None] = print, info=None,
+                 state: Optional[dict] = None):
         """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
         resuming, the run's own); compile: torch.compile the step (None: when the run ahead is long
-        enough to repay compiling; when resuming, the run's own). info: the data file's DatasetInfo
+        enough to repay compiling; when resuming, the run's own); cuda_graphs: a compiled step's
+        CUDA graphs (precision.compile_mode; None: on one CUDA device). info: the data file's DatasetInfo
         and state: the checkpoint, when the caller has read them already.
         Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
         self.rank, self.world = distributed.rank(), distributed.world_size()
@@ -121,11 +126,16 @@ class Trainer:
             steps_ahead = config.num_epochs * self.steps_per_epoch - (self.epoch * self.steps_per_epoch + self.step)
             compile = default_compile(steps_ahead * self.model.flop_per_step(config.batch_size) / 1e9)
         self.compile = bool(compile)
+        # Adam's fused form goes with a compiled step; a resumed run keeps its own (they round differently)
+        self.optimizer.fused = state["fused_adam"] if state is not None else self.compile
         if state is None and self.rank == 0:
             write_run_files(out, config, hdf5=os.path.abspath(hdf5), load_from=load_from, device=str(device),
                             precision=self.precision, compile=self.compile, world_size=self.world)
-        self.step_fn = make_train_step(self.model, self.optimizer, precision=self.precision, compile=self.compile)
+        self.step_fn = make_train_step(self.model, self.optimizer, precision=self.precision, compile=self.compile,
+                                       cuda_graphs=cuda_graphs)
         self.echo(f"precision {self.precision}, {'compiled' if self.compile else 'eager'} step"
+                  + (" (CUDA graphs)" if self.step_fn.cuda_graphs else "")
+                  + f", {'fused' if self.optimizer.fused else 'foreach'} Adam"
                   + (f", {self.world} processes" if self.world > 1 else ""))
         self.metrics_path = os.path.join(out, METRICS)
         self.history = [r for r in read_metrics(self.metrics_path) if r["epoch"] <= self.epoch]
@@ -163,17 +173,28 @@ class Trainer:
             "order": None if self.order is None else torch.from_numpy(self.order),
             "accumulator": self.acc.state(), "n_train": self.n_train, "config": self.config.to_dict(),
             "hdf5": os.path.abspath(self.hdf5), "device_type": self.device.type,
-            "precision": self.precision, "compile": self.compile, "world_size": self.world,
+            "precision": self.precision, "compile": self.compile, "fused_adam": self.optimizer.fused,
+            "world_size": self.world,
             "generators": generators if self.world > 1 else None,
             "accumulators": accumulators if self.world > 1 else None})
 
-    def check_finite(self, finite: Optional[bool] = None) -> None:
-        """Stop with a clear message when the cost is NaN/inf; the last good checkpoint stays."""
-        if distributed.any_rank(not (self.acc.finite() if finite is None else finite), self.device):
+    def check_finite(self, finite: Optional[bool] = None, step: Optional[int] = None) -> None:
+        """Stop with a clear message when the cost is NaN/inf; the last good checkpoint stays.
+        finite: the verdict on the sums up to `step` (default: the epoch's sums now, read off the device)."""
+        if distributed.any_rank(not (self.acc.finite() if finite is None else finite)):
             kept = (f"{os.path.join(self.out, CHECKPOINT)} still holds the state after epoch {self.last_good}"
                     if self.last_good > 0 else "no checkpoint was written")
             raise NonFiniteCost(f"the training cost became NaN or inf in epoch {self.epoch + 1} (by step "
-                                f"{self.step}); training stopped and {kept} (try a smaller lr)")
+                                f"{self.step if step is None else step}); training stopped and {kept} "
+                                "(try a smaller lr)")
+
+    def check_posted(self, posted: Optional[tuple], bar) -> None:
+        """The NaN check and the bar's cost of the sums `posted` LOG_EVERY steps ago: (step, steps
+        summed, HostCopy of Accumulator.snapshot()), or None (every rank agrees: a collective)."""
+        finite, cost = posted[2].values() if posted is not None else (1.0, None)
+        self.check_finite(bool(finite), step=posted[0] if posted is not None else None)
+        if cost is not None:
+            bar.set_postfix(cost=f"{cost / posted[1]:.4f}")
 
     def train_epoch(self, should_stop: Callable[[], bool], progress: bool) -> bool:
         """Steps until the epoch ends (True) or should_stop() says so after a step (False)."""
@@ -185,16 +206,18 @@ class Trainer:
         self.streams.start_epoch(self.epoch, self.order)
         bar = tqdm(total=self.steps_per_epoch, initial=self.step, unit="step", leave=False,
                    desc=f"epoch {self.epoch + 1}/{self.config.num_epochs}", disable=not progress)
-        started = time.perf_counter()
+        started, posted = time.perf_counter(), None
         try:
             while self.step < self.steps_per_epoch:
                 self.acc.add(self.step_fn(self.streams.batch(self.step), self.generator))
                 self.step += 1
                 bar.update(1)
                 stopping = should_stop()
-                if self.step % LOG_EVERY == 0 or self.step == self.steps_per_epoch or stopping:
-                    self.check_finite()  # syncs the device, so only now and then
-                    bar.set_postfix(cost=f"{float(self.acc.sums['cost']) / self.acc.steps:.4f}")
+                if self.step == self.steps_per_epoch or stopping:
+                    self.check_finite()  # waits for the device
+                elif self.step % LOG_EVERY == 0:
+                    self.check_posted(posted, bar)
+                    posted = (self.step, self.acc.steps, HostCopy(self.acc.snapshot()))
                 if stopping and self.step < self.steps_per_epoch:
                     return False
             return True
@@ -224,7 +247,7 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
-        row.update(precision=self.precision, compiled=self.compile, world_size=self.world)
+        row.update(precision=self.precision, compiled=self.compile, world_size=self.world, device=self.device.type)
         if self.data.valid is not None:
             row.update(self.validate())
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
@@ -250,11 +273,15 @@ class Trainer:
             self.echo(f"{self.out} has already trained {self.epoch} of {config.num_epochs} epochs; nothing to do")
         progress = os.isatty(2) if progress is None else progress
         start_steps = self.epoch * self.steps_per_epoch + self.step
-        with StopSignals() as stop:
+        stopping = False
+        with StopSignals() as stop, distributed.StopVote() as vote:
             def should_stop():  # every rank stops after the same step (a collective under torchrun)
-                done = self.epoch * self.steps_per_epoch + self.step - start_steps
-                return distributed.any_rank(stop.signum is not None or (max_steps is not None and done >= max_steps),
-                                            self.device)
+                nonlocal stopping
+                if not stopping:  # once True, True for the rest of this call (no more votes)
+                    done = self.epoch * self.steps_per_epoch + self.step - start_steps
+                    signalled = vote(stop.signum is not None)  # under torchrun: one step after the signal
+                    stopping = signalled or (max_steps is not None and done >= max_steps)
+                return stopping
 
             while self.epoch < config.num_epochs:
                 if self.train_epoch(should_stop, progress):
@@ -276,16 +303,17 @@ class Trainer:
 
 def run_training(config, hdf5: str, out: str, device: torch.device, *, load_from: Optional[str] = None,
                  resume: bool = False, max_steps: Optional[int] = None, precision: str = "auto",
-                 compile: Optional[bool] = None, echo: Callable[[str], None] = print,
-                 progress: Optional[bool] = None, info=None, state: Optional[dict] = None) -> dict:
+                 compile: Optional[bool] = None, cuda_graphs: Optional[bool] = None,
+                 echo: Callable[[str], None] = print, progress: Optional[bool] = None, info=None,
+                 state: Optional[dict] = None) -> dict:
     """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
 
     resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
     as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
-    terminal). precision, compile, info, state: see `Trainer`.
+    terminal). precision, compile, cuda_graphs, info, state: see `Trainer`.
     """
     trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
-                      compile=compile, echo=echo, info=info, state=state)
+                      compile=compile, cuda_graphs=cuda_graphs, echo=echo, info=info, state=state)
     return trainer.run(max_steps=max_steps, progress=progress)
 
 
