@@ -103,6 +103,13 @@ def test_lr_schedule_runs_through_a_resume(tmp_path, small_shapes_h5, tiny_confi
     assert not np.array_equal(params_of(constant)["W"], params_of(parts)["W"])
 
 
+def test_an_early_stop_rule_ends_training_after_an_epoch(tmp_path, small_shapes_h5, tiny_config):
+    trainer = Trainer(tiny_config, small_shapes_h5, str(tmp_path / "run"), CPU, echo=lambda s: None)
+    result = trainer.run(done=lambda rows: rows[-1]["epoch"] == 1)
+    assert result["epochs_done"] == 1 and not result["stopped"] and tiny_config.num_epochs == 2
+    assert [r["epoch"] for r in metrics_of(tmp_path / "run")] == [1]
+
+
 def test_epochs_is_the_runs_total_when_resuming(tmp_path, small_shapes_h5, tiny_config):
     one = tiny_config.replace(num_epochs=1)
     run = str(tmp_path / "run")

@@ -278,9 +278,9 @@ class Trainer:
             def should_stop():  # every rank stops after the same step (a collective under torchrun)
                 nonlocal stopping
                 if not stopping:  # once True, True for the rest of this call (no more votes)
-                    done = self.epoch * self.steps_per_epoch + self.step - start_steps
+                    steps_done = self.epoch * self.steps_per_epoch + self.step - start_steps
                     signalled = vote(stop.signum is not None)  # under torchrun: one step after the signal
-                    stopping = signalled or (max_steps is not None and done >= max_steps)
+                    stopping = signalled or (max_steps is not None and steps_done >= max_steps)
                 return stopping
 
             while self.epoch < config.num_epochs:
