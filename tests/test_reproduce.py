@@ -22,7 +22,8 @@ PLAN = {
     "data": {"tiny": {"make": ["shapes", "--n-train", "1500", "--n-valid", "100", "--n-test", "100",
                                "--n-single", "10"], "file": "tiny.h5"}},
     "runs": [
-        {"name": "tiny-stage1", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 3, "changes": TINY_MODEL},
+        {"name": "tiny-stage1", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 3, "changes": TINY_MODEL,
+         "cell": {"table": "check", "row": "tagger", "column": "tiny", "paper": "-"}},
         {"name": "tiny-stage2", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 2, "after": "tiny-stage1",
          "changes": {**TINY_MODEL, "lr": 0.001}, "ship": True, "iterations": 3, "description": "a tiny model"},
     ],
@@ -91,6 +92,10 @@ def test_the_plan_trains_each_stage_and_publishes(uninterrupted):
     for stage, epochs in (("tiny-stage1", 3), ("tiny-stage2", 2)):
         lines = (root / "runs" / stage / "metrics.jsonl").read_text().splitlines()
         assert len(lines) == epochs
+    cell = json.loads((root / "results" / "table2" / "tiny-stage1.json").read_text())  # a cell scored from float32
+    scored = json.loads((root / "runs" / "tiny-stage1" / "test.json").read_text())
+    assert cell["test"] == scored and cell["epochs"] == 3 and cell["stopped"] == "epochs"
+    assert cell["protocol"]["config"]["encoder_proj"] == [60, 30, 12] and len(scored["ami"]) == 3
 
 
 def test_killed_run_resumes_to_the_same_parameters(plan, uninterrupted, tmp_path):
@@ -121,10 +126,11 @@ def test_status_reports_every_run(plan, uninterrupted):
     status = reproduce("status", plan, uninterrupted[0])
     assert status.returncode == 0, status.stderr
     rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:3]}
-    assert rows["tiny-stage1"][1:3] == ["finished", "3/3"]
+    assert rows["tiny-stage1"][1:3] == ["published", "3/3"]
     assert rows["tiny-stage2"][1:3] == ["published", "2/2"]
     again = reproduce("run", plan, uninterrupted[0])  # nothing left to do
-    assert again.returncode == 0 and "tiny-stage2: published (2 epochs)" in again.stdout
+    assert again.returncode == 0 and "tiny-stage1: published (3 epochs)" in again.stdout
+    assert "tiny-stage2: published (2 epochs)" in again.stdout
 
 
 def test_bad_input(plan, tmp_path):

@@ -25,8 +25,8 @@ from ..results_readme import collect as collect_table1, update_readme_section, w
 from ..training.rundir import CHECKPOINT, CONFIG, load_model
 from ..training.trainer import Trainer
 from .plan import PAPER, Plan, PlannedRun
-from .state import CELL_FOLDERS, PROGRESS, RunState, has_flattened, run_state
 from .norms import write_norms
+from .state import CELL_FOLDERS, PROGRESS, RunState, has_flattened, read_json, run_state
 from .table2 import update_readme_table2, write_progress, write_result, write_table2
 
 Echo = Callable[[str], None]
@@ -128,8 +128,7 @@ def score(run: PlannedRun, places: Places, echo: Echo, progress: bool) -> dict:
     for case in run.scorings:
         path = os.path.join(state.directory, f"{case.key}.json")
         if os.path.isfile(path) and os.path.getmtime(path) >= os.path.getmtime(params):
-            with open(path, encoding="utf-8") as f:
-                scored[case.key] = json.load(f)
+            scored[case.key] = read_json(path)
             continue
         echo(f"{run.name}: scoring {case.description} ...")
         _, model = load_model(run=state.directory)
@@ -158,7 +157,7 @@ def publish(run: PlannedRun, places: Places, settings: PublishSettings, echo: Ec
             if directory is None:
                 raise TaggerError(f"{run.name}'s run directory {state.directory} is gone: its cell stays as published")
             first = run.scorings[0].key
-            scored = (_read(os.path.join(places.results, run.name, f"{first}.json")) if run.ship
+            scored = (read_json(os.path.join(places.results, run.name, f"{first}.json")) if run.ship
                       else score(run, places, echo, settings.progress)[first])
             stage1 = None if run.after is None else places.state(places.plan.run(run.after))
             key = "class_error" if "class_error" in scored else "ami"
@@ -178,11 +177,6 @@ def write_readmes(places: Places, echo: Echo) -> None:
         update_readme_section(places.readme, collect_table1(places.results))
         if update_readme_table2(places.readme, places.results):
             echo(f"updated the Table 1 and Table 2 sections of {places.readme}")
-
-
-def _read(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def run_plan(names: Iterable[str], places: Places, device: torch.device, precision: str, settings: PublishSettings,
