@@ -6,10 +6,13 @@
 * `load_npy(path, what)` and `read_npz(path, what)` read arrays and turn every failure into one
   `TaggerError` line that names the file by its role (`what`: "input", "noise", "parameter", ...).
 * `save_npz(path, arrays)` writes arrays as the release saved its parameters (compressed, float32).
+* `read_json(path)` (None when the file is missing) and `ensure_writable_dir(path, label)` (one line
+  when a folder cannot be made or written).
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 import zipfile
@@ -18,6 +21,27 @@ from typing import Callable, Dict, Iterator, Mapping, Optional
 import numpy as np
 
 from .errors import TaggerError
+
+
+def read_json(path: str) -> Optional[dict]:
+    """The JSON file at `path`, or None when there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def ensure_writable_dir(path: str, label: str) -> None:
+    """Make the folder `path` if needed and check that a file can be written in it; else TaggerError
+    "cannot write to {label}{path}: ..."."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".write-test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise TaggerError(f"cannot write to {label}{path}: {e.strerror or e}") from None
 
 
 def _umask() -> int:

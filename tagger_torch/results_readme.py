@@ -8,12 +8,11 @@ on the test split, trained with K = 4, T = 3; 1b the AMI at T = 5 with its sprea
 """
 from __future__ import annotations
 
-import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from .errors import TaggerError
-from .files import write_text
+from .files import read_json, write_text
 from .reproduce.plan import PAPER_TABLE1, SHIPPED
 
 # norm -> (model name in the paper, its Table 1a rows at T = 1..5)
@@ -32,24 +31,17 @@ TABLE1_NAMES = {run.name for run in TABLE1.values()}
 BEGIN, END = "<!-- table1:begin -->", "<!-- table1:end -->"
 
 
-def _read(path: str) -> Optional[dict]:
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def collect(results: str) -> Dict[str, dict]:
     """name -> {"publish": publish.json, "test": test.json, ..., "fp16_change": ...} for every
     registered model published under `results` (paper order: BatchNorm first)."""
     found = {}
     for name in [run.name for norm, run in sorted(TABLE1.items())] + [n for n in SHIPPED if n not in TABLE1_NAMES]:
         folder = os.path.join(results, name)
-        publish = _read(os.path.join(folder, "publish.json"))
+        publish = read_json(os.path.join(folder, "publish.json"))
         if publish is None:
             continue
-        entry = {"publish": publish, "fp16_change": _read(os.path.join(folder, "fp16_change.json"))}
-        entry.update({case.key: _read(os.path.join(folder, f"{case.key}.json")) for case in SHIPPED[name].scorings})
+        entry = {"publish": publish, "fp16_change": read_json(os.path.join(folder, "fp16_change.json"))}
+        entry.update({case.key: read_json(os.path.join(folder, f"{case.key}.json")) for case in SHIPPED[name].scorings})
         found[name] = entry
     return found
 

@@ -10,9 +10,9 @@ import os
 import statistics
 from typing import List
 
-from ..files import write_text
+from ..files import read_json, write_text
 from .plan import NORM_PRESETS, NORM_SEEDS, PLAN
-from .state import CELL_FOLDERS, PROGRESS, read_json
+from .state import CELL_FOLDERS, PROGRESS
 
 FOLDER = CELL_FOLDERS["norms"]
 

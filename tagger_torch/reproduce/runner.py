@@ -19,14 +19,14 @@ import torch
 from ..config import load_config
 from ..errors import TaggerError
 from ..evaluate import evaluate_model
-from ..files import write_text
+from ..files import ensure_writable_dir, read_json, write_text
 from ..publish import PublishSettings, publish_run
 from ..results_readme import collect as collect_table1, update_readme_section, write_results_readme
 from ..training.rundir import CHECKPOINT, CONFIG, load_model
 from ..training.trainer import Trainer
 from .plan import PAPER, Plan, PlannedRun
 from .norms import write_norms
-from .state import CELL_FOLDERS, PROGRESS, RunState, has_flattened, read_json, run_state
+from .state import CELL_FOLDERS, PROGRESS, RunState, has_flattened, run_state
 from .table2 import update_readme_table2, write_progress, write_result, write_table2
 
 Echo = Callable[[str], None]
@@ -56,14 +56,7 @@ class Places:
         """TaggerError unless RUNS_DIR is (or can be made) a writable folder."""
         if os.path.exists(self.runs_dir) and not os.path.isdir(self.runs_dir):
             raise TaggerError(f"--runs-dir {self.runs_dir} is a file, not a folder")
-        try:
-            os.makedirs(self.runs_dir, exist_ok=True)
-            probe = os.path.join(self.runs_dir, ".write-test")
-            with open(probe, "w"):
-                pass
-            os.remove(probe)
-        except OSError as e:
-            raise TaggerError(f"cannot write to --runs-dir {self.runs_dir}: {e.strerror or e}") from None
+        ensure_writable_dir(self.runs_dir, "--runs-dir ")
 
 
 def selected(names: Iterable[str], plan: Plan) -> List[PlannedRun]:
@@ -124,14 +117,15 @@ def score(run: PlannedRun, places: Places, echo: Echo, progress: bool) -> dict:
     """RUNS_DIR/NAME/<case>.json for each scoring of a finished run (kept while params.npz is older)."""
     state = places.state(run)
     params = os.path.join(state.directory, "params.npz")
-    scored = {}
+    scored, model = {}, None
     for case in run.scorings:
         path = os.path.join(state.directory, f"{case.key}.json")
         if os.path.isfile(path) and os.path.getmtime(path) >= os.path.getmtime(params):
             scored[case.key] = read_json(path)
             continue
         echo(f"{run.name}: scoring {case.description} ...")
-        _, model = load_model(run=state.directory)
+        if model is None:
+            _, model = load_model(run=state.directory)
         scored[case.key] = evaluate_model(model, make_data(places, case.data, echo), case.split, seed=0,
                                           progress=progress, n_groups=case.groups, n_iterations=run.iterations)
         write_text(path, json.dumps(scored[case.key], indent=2) + "\n")

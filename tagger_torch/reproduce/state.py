@@ -5,16 +5,16 @@
     RESULTS/table2/NAME.json    a Table-2 or check cell's result (reproduce/table2.py)
     RESULTS/norms/NAME.json     a LayerNorm placement's run (reproduce/norms.py)
     RESULTS/NAME/publish.json   a shipped model (tagger_torch.publish)
-    RESULTS/progress/NAME/      an unfinished run's metrics.jsonl and curves.png, as last published
+    RESULTS/progress/NAME/      an unfinished run's progress.json and curves.png, as last published
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from dataclasses import dataclass
 from typing import List, Optional
 
+from ..files import read_json
 from ..training.rundir import CHECKPOINT, METRICS, read_metrics
 from .plan import Flattened, PlannedRun
 
@@ -22,13 +22,6 @@ PROGRESS = "progress"  # RESULTS/progress/NAME/: unfinished runs
 TABLE2 = "table2"  # RESULTS/table2/NAME.json: Table-2 and check cells
 # a cell's table -> the folder of its result files (Table 1's are the shipped models' folders)
 CELL_FOLDERS = {"table2": TABLE2, "check": TABLE2, "norms": "norms"}
-
-
-def read_json(path: str) -> Optional[dict]:
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def last(value):

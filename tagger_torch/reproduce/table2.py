@@ -14,10 +14,10 @@ import os
 import re
 from typing import Dict, List, Optional
 
-from ..files import write_text
+from ..files import read_json, write_text
 from ..precision import cpu_bf16_native, cpu_capability, cpu_model
 from .plan import MODEL_TITLES, PLAN, TABLE2_COLUMNS, PlannedRun, column
-from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, read_json, same_protocol
+from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, same_protocol
 
 BEGIN, END = "<!-- table2:begin -->", "<!-- table2:end -->"  # README.md's Table 2 section
 

@@ -19,7 +19,7 @@ import torch
 
 from ..config import RunConfig, load_config
 from ..errors import TaggerError
-from ..files import atomic_write, save_npz, write_text
+from ..files import atomic_write, ensure_writable_dir, save_npz, write_text
 from ..inputs import read_params
 from ..models import build_model
 
@@ -40,14 +40,7 @@ def prepare_run_dir(out: str, resume: bool) -> None:
             raise TaggerError(f"nothing to resume: {os.path.join(out, CHECKPOINT)} does not exist")
     elif os.path.exists(os.path.join(out, CHECKPOINT)):
         raise TaggerError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
-    try:
-        os.makedirs(out, exist_ok=True)
-        probe = os.path.join(out, ".write-test")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as e:
-        raise TaggerError(f"cannot write to the run directory {out}: {e.strerror or e}") from None
+    ensure_writable_dir(out, "the run directory ")
 
 
 def write_run_files(out: str, config: RunConfig, **facts) -> None:
