@@ -87,6 +87,43 @@ def test_stop_and_resume_equal_an_uninterrupted_run(tmp_path, small_shapes_h5, t
     assert metrics_of(tmp_path / "whole") == metrics_of(parts)
 
 
+def test_a_killed_run_resumes_exactly_from_its_last_checkpoint_within_the_epoch(tmp_path, small_shapes_h5,
+                                                                               tiny_config, monkeypatch):
+    """With checkpoint_every_s 0 and LOG_EVERY 1 a checkpoint is written after every step; a process
+    that dies in step 4 without a chance to save (kill -9) resumes from step 3 to the uninterrupted
+    run's parameters and metrics."""
+    run_training(tiny_config, small_shapes_h5, str(tmp_path / "whole"), CPU, echo=lambda s: None)
+    monkeypatch.setattr(trainer_module, "LOG_EVERY", 1)
+    real_step, calls = step_module.train_step, []
+
+    def dies_in_step_4(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise SystemExit(137)
+        return real_step(*args)
+
+    run = str(tmp_path / "run")
+    monkeypatch.setattr(step_module, "train_step", dies_in_step_4)
+    with pytest.raises(SystemExit):
+        run_training(tiny_config, small_shapes_h5, run, CPU, echo=lambda s: None, checkpoint_every_s=0.0)
+    state = torch.load(os.path.join(run, "checkpoint.pt"), weights_only=True)
+    assert (state["epoch"], state["step"]) == (0, 3)
+    monkeypatch.setattr(step_module, "train_step", real_step)
+    run_training(tiny_config, small_shapes_h5, run, CPU, resume=True, echo=lambda s: None)
+    assert_same_params(params_of(tmp_path / "whole"), params_of(run))
+    assert metrics_of(tmp_path / "whole") == metrics_of(run)
+
+
+def test_no_checkpoint_within_an_epoch_when_checkpoint_every_s_is_none(tmp_path, small_shapes_h5, tiny_config,
+                                                                       monkeypatch):
+    monkeypatch.setattr(trainer_module, "LOG_EVERY", 1)
+    saved = []
+    monkeypatch.setattr(trainer_module, "save_checkpoint", lambda path, state: saved.append(state["step"]))
+    run_training(tiny_config.replace(num_epochs=1), small_shapes_h5, str(tmp_path / "run"), CPU,
+                 echo=lambda s: None, checkpoint_every_s=None)
+    assert saved == [0]  # the end of epoch 1 only
+
+
 def test_lr_schedule_runs_through_a_resume(tmp_path, small_shapes_h5, tiny_config):
     """lrate_decay: constant for the first 1.02 epochs of 3, then the third epoch at (3 - 2) / (3 - 1.02)
     of lr; a run stopped mid-epoch 3 and resumed continues the schedule exactly."""

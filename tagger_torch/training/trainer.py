@@ -7,7 +7,8 @@ the config's `lr_at(epoch)`), then the validation split's scores, then the metri
 and the curves. Determinism: every draw comes from generators seeded by `seed`: the weights (the
 model's own init), the data order (streams.py), the noise of training (one torch.Generator, saved in
 the checkpoint) and of validation (a torch.Generator per epoch). So a run stopped at any step
-(SIGINT/SIGTERM) and resumed gives bitwise the parameters of an uninterrupted run on CPU.
+(SIGINT/SIGTERM) and resumed gives bitwise the parameters of an uninterrupted run on CPU. Within an
+epoch a checkpoint is also written every CHECKPOINT_EVERY_S seconds, so a kill -9 loses at most that.
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ from .streams import Streams, load_train_data
 # epoch's sums to the host without waiting for the device and checks the copy of the previous one;
 # the end of an epoch, and a stop, check the sums themselves (the one wait for the device).
 LOG_EVERY = 10
+# Seconds between the checkpoints written within an epoch (at a LOG_EVERY step), so that a process
+# killed without a signal it can catch (kill -9, a machine taken back) loses at most this much work.
+CHECKPOINT_EVERY_S = 600.0
 
 
 def validation_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -84,12 +88,13 @@ class Trainer:
     def __init__(self, config, hdf5: str, out: str, device: torch.device, *, load_from: Optional[str] = None,
                  resume: bool = False, precision: str = "auto", compile: Optional[bool] = None,
                  cuda_graphs: Optional[bool] = None, echo: Callable[[str], None] = print, info=None,
-                 state: Optional[dict] = None):
+                 state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S):
         """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
         resuming, the run's own); compile: torch.compile the step (None: when the run ahead is long
         enough to repay compiling; when resuming, the run's own); cuda_graphs: a compiled step's
         CUDA graphs (precision.compile_mode; None: on one CUDA device). info: the data file's DatasetInfo
-        and state: the checkpoint, when the caller has read them already.
+        and state: the checkpoint, when the caller has read them already. checkpoint_every_s: seconds
+        between the checkpoints written within an epoch (None: only at the end of each epoch and on a stop).
         Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
         self.rank, self.world = distributed.rank(), distributed.world_size()
         if self.rank == 0:
@@ -139,7 +144,8 @@ class Trainer:
                   + (f", {self.world} processes" if self.world > 1 else ""))
         self.metrics_path = os.path.join(out, METRICS)
         self.history = [r for r in read_metrics(self.metrics_path) if r["epoch"] <= self.epoch]
-        self.last_good = self.epoch if state is not None else 0
+        self.last_good = (self.epoch, self.step)  # where the checkpoint on disk stands: (epochs done, steps)
+        self.checkpoint_every_s, self.last_save = checkpoint_every_s, time.monotonic()
 
     def _restore(self, state: dict) -> None:
         """Continue from a checkpoint (rundir.load_checkpoint's form), after checking it fits this job."""
@@ -165,6 +171,7 @@ class Trainer:
         ranks' noise generators and epoch statistics)."""
         generators = distributed.gather(self.generator.get_state())
         accumulators = distributed.gather(self.acc.state())
+        self.last_good, self.last_save = (self.epoch, self.step), time.monotonic()
         if self.rank != 0:
             return
         save_checkpoint(os.path.join(self.out, CHECKPOINT), {
@@ -178,12 +185,20 @@ class Trainer:
             "generators": generators if self.world > 1 else None,
             "accumulators": accumulators if self.world > 1 else None})
 
+    def checkpoint_due(self) -> bool:
+        """Whether checkpoint_every_s has passed since the last checkpoint (on any rank: a collective)."""
+        if self.checkpoint_every_s is None:
+            return False
+        return distributed.any_rank(time.monotonic() - self.last_save >= self.checkpoint_every_s)
+
     def check_finite(self, finite: Optional[bool] = None, step: Optional[int] = None) -> None:
         """Stop with a clear message when the cost is NaN/inf; the last good checkpoint stays.
         finite: the verdict on the sums up to `step` (default: the epoch's sums now, read off the device)."""
         if distributed.any_rank(not (self.acc.finite() if finite is None else finite)):
-            kept = (f"{os.path.join(self.out, CHECKPOINT)} still holds the state after epoch {self.last_good}"
-                    if self.last_good > 0 else "no checkpoint was written")
+            epochs_done, steps = self.last_good
+            where = f"in epoch {epochs_done + 1} at step {steps}" if steps else f"after epoch {epochs_done}"
+            kept = (f"{os.path.join(self.out, CHECKPOINT)} still holds the state {where}"
+                    if epochs_done or steps else "no checkpoint was written")
             raise NonFiniteCost(f"the training cost became NaN or inf in epoch {self.epoch + 1} (by step "
                                 f"{self.step if step is None else step}); training stopped and {kept} "
                                 "(try a smaller lr)")
@@ -218,6 +233,11 @@ class Trainer:
                 elif self.step % LOG_EVERY == 0:
                     self.check_posted(posted, bar)
                     posted = (self.step, self.acc.steps, HostCopy(self.acc.snapshot()))
+                    if self.checkpoint_due():
+                        now = time.perf_counter()  # the checkpoint holds the epoch's seconds so far
+                        self.acc.seconds, started = self.acc.seconds + now - started, now
+                        self.check_finite()
+                        self.save_state()
                 if stopping and self.step < self.steps_per_epoch:
                     return False
             return True
@@ -256,7 +276,6 @@ class Trainer:
             write_metrics(self.metrics_path, self.history)
             save_params(os.path.join(self.out, PARAMS), self.model)
         self.save_state()
-        self.last_good = self.epoch
         if self.rank == 0:
             plot_curves(self.history, os.path.join(self.out, CURVES))
         return row
@@ -305,15 +324,16 @@ def run_training(config, hdf5: str, out: str, device: torch.device, *, load_from
                  resume: bool = False, max_steps: Optional[int] = None, precision: str = "auto",
                  compile: Optional[bool] = None, cuda_graphs: Optional[bool] = None,
                  echo: Callable[[str], None] = print, progress: Optional[bool] = None, info=None,
-                 state: Optional[dict] = None) -> dict:
+                 state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S) -> dict:
     """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
 
     resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
     as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
-    terminal). precision, compile, cuda_graphs, info, state: see `Trainer`.
+    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s: see `Trainer`.
     """
     trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
-                      compile=compile, cuda_graphs=cuda_graphs, echo=echo, info=info, state=state)
+                      compile=compile, cuda_graphs=cuda_graphs, echo=echo, info=info, state=state,
+                      checkpoint_every_s=checkpoint_every_s)
     return trainer.run(max_steps=max_steps, progress=progress)
 
 
