@@ -10,12 +10,16 @@ the model trains on. Any registered model benches: what the step multiplies come
   (k, m, n), the input's (m, n, k) when autograd computes it), each timed alone with torch.matmul
   (best of FLOOR_REPEATS), summed over the step's list (each pass, each iteration). It is the time
   the products alone take at their own sizes; the step's fraction of it is floor / step time.
+A shared machine's speed drifts by up to a third within seconds, so the steps and the floor are timed
+in `rounds`, each round its steps then its floor, and each round's fraction pairs two timings made
+seconds apart; the figures reported are the rounds' medians.
 docs/speed.md gives the fields and measurements.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import statistics
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -115,9 +119,10 @@ def synthetic_batch(config: RunConfig, generator: torch.Generator, device) -> Ba
 
 
 def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bool,
-              warmup: int = 3, seed: int = 0, cuda_graphs: Optional[bool] = None) -> dict:
-    """Time `steps` training steps after `warmup` untimed ones; see the module docstring.
-    cuda_graphs: with compile, as `precision.compile_mode` (None: on one CUDA device)."""
+              warmup: int = 3, seed: int = 0, cuda_graphs: Optional[bool] = None, rounds: int = 1) -> dict:
+    """Time `rounds` times `steps` training steps, each round followed by the floor, after `warmup`
+    untimed steps; see the module docstring. cuda_graphs: with compile, as `precision.compile_mode`
+    (None: on one CUDA device)."""
     B = config.batch_size
     model = build_model(config, seed=config.seed).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -132,20 +137,24 @@ def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bo
     for _ in range(warmup - 1):
         step(batch, generator)
     _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        stats = step(batch, generator)
-    _sync(device)
-    seconds_per_step = (time.perf_counter() - start) / steps
-    if not torch.isfinite(stats["cost"]):
-        raise TaggerError(f"the training cost became {float(stats['cost'])} while benchmarking")
+    products = model.step_products(B)
+    timed = []  # per round: (seconds per step, floor seconds)
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            stats = step(batch, generator)
+        _sync(device)
+        timed.append(((time.perf_counter() - start) / steps, floor_seconds(products, precision, device)))
+        if not torch.isfinite(stats["cost"]):
+            raise TaggerError(f"the training cost became {float(stats['cost'])} while benchmarking")
 
     optimizer_s = optimizer_seconds(optimizer, device)
-    products = model.step_products(B)
     flop = model.flop_per_step(B)
     largest = max((tuple(p[:3]) for p in products), key=lambda shape: shape[0] * shape[1] * shape[2])
     peak = matmul_rate(*largest, precision, device)
-    floor = floor_seconds(products, precision, device)
+    seconds_per_step = statistics.median(step_s for step_s, _ in timed)
+    floor = statistics.median(floor_s for _, floor_s in timed)
+    fractions = [floor_s / step_s for step_s, floor_s in timed]
     achieved = flop / seconds_per_step / 1e9
     return {
         "model": config.model,
@@ -158,7 +167,9 @@ def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bo
         "floor_ms": 1e3 * floor,
         "optimizer_ms": 1e3 * optimizer_s,
         "optimizer": "fused" if optimizer.fused else "foreach",
-        "fraction_of_floor": floor / seconds_per_step,
+        "fraction_of_floor": statistics.median(fractions),
+        "rounds": [{"ms_per_step": 1e3 * step_s, "floor_ms": 1e3 * floor_s, "fraction_of_floor": floor_s / step_s}
+                   for step_s, floor_s in timed],
         "precision": precision,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "compiled": compile,

@@ -3,6 +3,7 @@ products, the JSON fields, errors; the command line's OMP_WAIT_POLICY."""
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -74,7 +75,7 @@ def test_the_floor_times_each_forward_and_backward_product(monkeypatch):
 def test_bench_json_fields(tmp_path, precision):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(BENCH_TINY))
-    result = invoke("bench", "--config", cfg, "--steps", 2, "--warmup", 1, "--device", "cpu",
+    result = invoke("bench", "--config", cfg, "--steps", 2, "--warmup", 1, "--rounds", 3, "--device", "cpu",
                     "--precision", precision, "--json")
     assert result.exit_code == 0, result.output
     r = json.loads(result.stdout)
@@ -85,8 +86,12 @@ def test_bench_json_fields(tmp_path, precision):
     assert r["model_gflop_per_step"] == pytest.approx(model_flop_per_step(from_dict(BENCH_TINY), 20) / 1e9)
     assert r["images_per_s"] == pytest.approx(20 / (r["ms_per_step"] / 1e3))
     assert r["fraction_of_peak"] == pytest.approx(r["achieved_gflops"] / r["peak_gflops"])
-    assert r["floor_ms"] > 0 and r["fraction_of_floor"] == pytest.approx(r["floor_ms"] / r["ms_per_step"])
-    assert 0 < r["optimizer_ms"] < r["ms_per_step"] and r["optimizer"] == "foreach"  # eager: the foreach form
+    # three rounds of steps then floor: the medians, and each round's fraction pairs its own timings
+    assert len(r["rounds"]) == 3 and all(one["fraction_of_floor"] == pytest.approx(one["floor_ms"] / one["ms_per_step"])
+                                         for one in r["rounds"])
+    for key in ("ms_per_step", "floor_ms", "fraction_of_floor"):
+        assert r[key] == pytest.approx(statistics.median(one[key] for one in r["rounds"])), key
+    assert r["floor_ms"] > 0 and 0 < r["optimizer_ms"] < r["ms_per_step"] and r["optimizer"] == "foreach"  # eager: the foreach form
     assert r["model"] == "tagger" and r["shape"]["encoder_proj"] == TINY["encoder_proj"]
     assert {"in_dim", "encoder_proj", "n_groups", "n_iterations", "batch_size"} <= set(r["shape"])
     # what the CPU supports, and the one-line warning where bf16 is emulated (tests/test_precision.py)
@@ -115,6 +120,7 @@ def test_bench_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "images/s" in result.output and "GFLOP/s" in result.output and "eager" in result.output
     assert "floor" in result.output and "foreach Adam alone" in result.output
+    assert re.search(r"of its speed \(rounds: \d+%, \d+%, \d+%\)", result.output)  # --rounds 3, the default
 
 
 @pytest.mark.parametrize("args, message", [

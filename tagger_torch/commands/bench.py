@@ -20,19 +20,21 @@ DEFAULT_PRESET = "shapes50k20x20"
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(1), help="Timed steps after warm-up.")
 @click.option("--warmup", default=3, show_default=True, type=click.IntRange(1),
               help="Untimed steps first (compilation happens in the first).")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1),
+              help="Rounds of --steps steps, each followed by the floor; the medians are reported.")
 @device_option()
 @precision_option(", as train and evaluate.")
 @compile_option(False, "torch.compile the training step (the first step's time includes compiling).")
 @cuda_graphs_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def bench_command(preset, config_path, steps, warmup, device, precision, compile_, cuda_graphs, as_json):
+def bench_command(preset, config_path, steps, warmup, rounds, device, precision, compile_, cuda_graphs, as_json):
     """Time training steps of any model (synthetic data): images/s, GFLOP/s against the matmul rate, and the
     step against its floor (its products timed alone)."""
     config = resolve_config(preset, config_path, default_preset=lambda: DEFAULT_PRESET)
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev)
     warn_if_slow(prec, dev)
-    r = run_bench(config, steps, dev, prec, compile_, warmup=warmup, cuda_graphs=cuda_graphs)
+    r = run_bench(config, steps, dev, prec, compile_, warmup=warmup, cuda_graphs=cuda_graphs, rounds=rounds)
     if as_json:
         click.echo(json.dumps(r))
         return
@@ -45,6 +47,7 @@ def bench_command(preset, config_path, steps, warmup, device, precision, compile
     click.echo(f"  {r['model_gflop_per_step']:.2f} GFLOP/step -> {r['achieved_gflops']:.0f} GFLOP/s, "
                f"{100 * r['fraction_of_peak']:.0f}% of the measured {r['peak_gflops']:.0f} GFLOP/s "
                f"of a {' x '.join(map(str, r['peak_shape']))} product")
+    fractions = sorted(100 * one["fraction_of_floor"] for one in r["rounds"])
     click.echo(f"  floor {r['floor_ms']:.1f} ms/step (each product alone, forward and backward): the step at "
-               f"{100 * r['fraction_of_floor']:.0f}% of its speed")
+               f"{100 * r['fraction_of_floor']:.0f}% of its speed (rounds: {', '.join(f'{f:.0f}%' for f in fractions)})")
     click.echo(f"  {r['optimizer']} Adam alone: {r['optimizer_ms']:.2f} ms/step")
