@@ -55,11 +55,12 @@ def reproduce(verb, plan, root, *more):
     return subprocess.run(command(verb, plan, root, *more), capture_output=True, text=True, env=ENV, timeout=600)
 
 
-def interrupted(plan, root, signum):
-    """`reproduce run` stopped by `signum` once stage 1 has written its first checkpoint."""
+def interrupted(plan, root, signum, wait_for=("runs", "tiny-stage1", "checkpoint.pt")):
+    """`reproduce run` stopped by `signum` once the file `wait_for` exists (default: stage 1's first
+    checkpoint)."""
     process = subprocess.Popen(command("run", plan, root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=ENV)
-    checkpoint = root / "runs" / "tiny-stage1" / "checkpoint.pt"
+    checkpoint = root.joinpath(*wait_for)
     deadline = time.time() + 300
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -99,8 +100,13 @@ def test_the_plan_trains_each_stage_and_publishes(uninterrupted):
 
 
 def test_killed_run_resumes_to_the_same_parameters(plan, uninterrupted, tmp_path):
-    code, output = interrupted(plan, tmp_path, signal.SIGKILL)
+    """Killed after stage 1 published its first epoch's progress (written after each epoch, before
+    the next); resumed, it reaches the uninterrupted run's parameters."""
+    progress_file = ("results", "progress", "tiny-stage1", "progress.json")
+    code, output = interrupted(plan, tmp_path, signal.SIGKILL, wait_for=progress_file)
     assert code == -signal.SIGKILL
+    progress = json.loads(tmp_path.joinpath(*progress_file).read_text())
+    assert progress["protocol_epochs"] == 3 and 1 <= progress["epochs"] < 3
     status = reproduce("status", plan, tmp_path)
     assert status.returncode == 0 and "tiny-stage1" in status.stdout
     again = reproduce("run", plan, tmp_path)

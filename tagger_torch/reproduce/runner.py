@@ -1,10 +1,11 @@
 """`tagger-torch reproduce run` and `publish`: the plan's runs trained (or resumed), scored and published.
 
-Each run trains in RUNS_DIR/NAME with the Trainer (a checkpoint at every epoch's end and on
-SIGINT/SIGTERM; `kill -9` loses the epoch in progress), from its stage-1 run's parameters when it has
-one, until its protocol is done; then its scorings are computed and results/ is written: the shipped
-model (`publish.publish_run`), its Table-2 cell (`table2.write_result`), the READMEs. A run that
-stops (a signal) publishes its progress, and running the command again continues it.
+Each run trains in RUNS_DIR/NAME with the Trainer (a checkpoint at every epoch's end, every
+CHECKPOINT_EVERY_S within an epoch and on SIGINT/SIGTERM), from its stage-1 run's parameters when it
+has one, until its protocol is done; then its scorings are computed and results/ is written: the
+shipped model (`publish.publish_run`), its Table-2 cell (`table2.write_result`), the READMEs. Until
+then its progress is published after every epoch and when it stops (a signal), and running the
+command again continues it.
 """
 from __future__ import annotations
 
@@ -109,8 +110,16 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
         echo(f"{run.name}: training {run.epochs} epochs into {state.directory}")
         trainer = Trainer(config, hdf5, state.directory, device, precision=precision, echo=echo,
                           load_from=None if stage1 is None else stage1.directory)
-    done = None if run.flattened is None else (lambda rows: has_flattened(rows, run.flattened))
-    return trainer.run(progress=progress, done=done)
+
+    def after_epoch(rows: List[dict]) -> bool:
+        """The run's progress in results/ (so a machine taken back leaves it current); True: stop early."""
+        stop = run.flattened is not None and has_flattened(rows, run.flattened)
+        if not stop and rows[-1]["epoch"] < run.epochs:
+            write_progress(places.results, places.state(run))
+            write_readmes(places, echo=lambda text: None)
+        return stop
+
+    return trainer.run(progress=progress, done=after_epoch)
 
 
 def score(run: PlannedRun, places: Places, echo: Echo, progress: bool) -> dict:
