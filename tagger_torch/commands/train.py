@@ -15,8 +15,8 @@ from ..models import MODELS, config_class
 from ..precision import resolve_device
 from ..pretrained import pretrained_or_path
 from ..training import run_training
-from ..training.trainer import CHECKPOINT_EVERY_S
 from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
+from ..training.trainer import CHECKPOINT_EVERY_S
 from .options import compile_option, config_options, cuda_graphs_option, device_option, precision_option
 
 
