@@ -5,8 +5,9 @@ import torch
 
 from tagger_torch.config import from_dict
 from tagger_torch.model import Tagger
-from tagger_torch.models import Batch
+from tagger_torch.models import Batch, build_model
 from tagger_torch.optim import BlocksAdam, adam_update_
+from test_baselines import TINY_MODELS
 from tiny import LABELLED, TINY
 
 
@@ -14,7 +15,7 @@ def tiny_batch(config, seed=0):
     g = torch.Generator().manual_seed(seed)
     B, D = config.batch_size, config.input_size
     x = torch.rand(B, D, generator=g)
-    if config.input_type == "binary":
+    if config.binary_inputs:
         x = (x < 0.3).float()
     if not config.uses_labels:
         return Batch(x)
@@ -39,10 +40,13 @@ def test_batch_cost_draws_what_the_forward_would(fields):
     assert torch.equal(drawn_outside.get_state(), drawn_inside.get_state())  # as many draws
 
 
-def test_the_training_forward_is_one_graph():
-    """No draw inside the forward that batch_cost calls: torch.compile traces it without a graph break."""
-    config = from_dict(LABELLED)
-    model, batch = Tagger(config), tiny_batch(config)
+@pytest.mark.parametrize("fields, passes", [(LABELLED, 2), (TINY_MODELS["fc-ladder"], 1)],
+                         ids=["tagger", "fc-ladder"])
+def test_the_training_forward_is_one_graph(fields, passes):
+    """No draw inside the forward that batch_cost calls: torch.compile traces it without a graph break
+    (Tagger: one call per pass; the FC Ladder: one call for its clean, corrupted and labelled passes)."""
+    config = from_dict(fields)
+    model, batch = build_model(config), tiny_batch(config)
     calls = []
 
     def explained(*args, **kwargs):
@@ -52,7 +56,32 @@ def test_the_training_forward_is_one_graph():
 
     torch._dynamo.reset()
     model.batch_cost(batch, torch.Generator().manual_seed(0), forward=explained)
-    assert calls == [(1, 0), (1, 0)]  # the unlabelled and the labelled pass
+    assert calls == [(1, 0)] * passes
+
+
+def test_the_ladders_noise_is_the_generators_next_draws_layer_by_layer():
+    """Rasmus et al.'s noise: N(0, noise_std^2) on the input and each normalised pre-activation of the
+    unlabelled then the labelled corrupted pass, (B, H_l) each in that order from the step's generator."""
+    config = from_dict(TINY_MODELS["fc-ladder"])
+    model, batch = build_model(config), tiny_batch(config)
+    seen = []
+
+    def recording(x, x_labelled, labels, noise):
+        seen.append(noise)
+        return model(x, x_labelled, labels, noise)
+
+    generator = torch.Generator().manual_seed(3)
+    model.batch_cost(batch, generator, forward=recording)
+    replay = torch.Generator().manual_seed(3)
+    B, sizes = config.batch_size, config.encoder_proj
+    for noise in seen[0]:  # the unlabelled pass's, then the labelled pass's
+        assert [tuple(n.shape) for n in noise] == [(B, h) for h in sizes]
+        for n in noise:
+            assert torch.equal(n, torch.randn(n.shape, generator=replay))
+    assert torch.equal(generator.get_state(), replay.get_state())
+    clean = model.encode(batch.x)
+    corrupted = model.encode(batch.x, config.noise_std, seen[0][0])
+    assert torch.equal(corrupted.z[0], clean.z[0] + config.noise_std * seen[0][0][0])
 
 
 def adam_setup(seed=0):

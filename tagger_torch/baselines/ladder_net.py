@@ -88,24 +88,31 @@ class LadderNet(Classifier):
         super().__init__(config, shapes, initial, params, device)
         self.L = len(config.encoder_proj) - 1
 
-    def encode(self, x: Tensor, noise_std: float = 0.0, generator: Optional[torch.Generator] = None) -> Encoded:
-        """The clean (noise_std 0) or corrupted encoder on x (B, D), noise drawn with `generator`."""
+    def draw_noise(self, batch_size: int, generator: torch.Generator) -> List[Tensor]:
+        """The N(0, 1) draws of one corrupted encoder pass: (B, H_l) for l = 0..L, in the order `encode`
+        adds them. Drawn before the forward (`batch_cost`), so a compiled forward is one graph."""
+        p = next(iter(self._parameters.values()))
+        return [torch.randn((batch_size, h), generator=generator, device=p.device, dtype=p.dtype)
+                for h in self.config.encoder_proj]
+
+    def encode(self, x: Tensor, noise_std: float = 0.0, noise: Optional[List[Tensor]] = None) -> Encoded:
+        """The clean (noise_std 0) or corrupted encoder on x (B, D); noise: `draw_noise`'s draws."""
         p = self._parameters
 
-        def noisy(a: Tensor) -> Tensor:
+        def noisy(a: Tensor, l: int) -> Tensor:
             # a + N(0, noise_std^2)
             if noise_std == 0:
                 return a
-            return a + noise_std * torch.randn(a.shape, generator=generator, device=a.device, dtype=a.dtype)
+            return a + noise_std * noise[l].to(a.dtype)
 
-        h = noisy(self.images(x))  # (B, D): h_0 = z_0 = x + noise
+        h = noisy(self.images(x), 0)  # (B, D): h_0 = z_0 = x + noise
         z, mean, std = [h], [None], [None]
         for l in range(1, self.L + 1):
             a = project(h, p[f"f_{l}_W"])  # (B, H_l) the pre-activation W_l h_{l-1}
             mu = a.mean(dim=0, keepdim=True)
             # z_l = (a - mu) / sqrt(var + eps) + noise: ops.normalize's BN, the statistics kept for the decoder
             sigma = torch.sqrt(((a - mu) ** 2).mean(dim=0, keepdim=True) + NORM_EPS)
-            z_l = noisy((a - mu) / sigma)
+            z_l = noisy((a - mu) / sigma, l)
             z.append(z_l)
             mean.append(mu)
             std.append(sigma)
@@ -137,24 +144,27 @@ class LadderNet(Classifier):
         return torch.stack(costs)
 
     def forward(self, x: Tensor, x_labelled: Optional[Tensor] = None, labels: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
+                noise: Optional[Tuple[List[Tensor], List[Tensor]]] = None) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         """Without x_labelled: the clean logits (B, C) of x. With them, one training step's terms:
         (per-layer denoising costs (L+1,) of the unlabelled x, the supervised cost of x_labelled, the
-        corrupted logits of x_labelled); the labelled batch is its own pass (its own BN statistics)."""
+        corrupted logits of x_labelled); the labelled batch is its own pass (its own BN statistics).
+        noise: `draw_noise`'s draws of the unlabelled and of the labelled corrupted pass."""
         if x_labelled is None:
             return self.encode(x).logits
         clean = self.encode(x)
-        corrupted = self.encode(x, self.config.noise_std, generator)
+        corrupted = self.encode(x, self.config.noise_std, noise[0])
         denoising = self.denoising_costs(clean, corrupted)
-        labelled = self.encode(x_labelled, self.config.noise_std, generator)
+        labelled = self.encode(x_labelled, self.config.noise_std, noise[1])
         return denoising, softmax_cross_entropy(labelled.logits, labels), labelled.logits
 
     def batch_cost(self, batch: Batch, generator: torch.Generator,
                    forward: Optional[nn.Module] = None) -> Tuple[Tensor, Dict[str, Tensor]]:
         """C = -log P(y~ = t | x) on the corrupted labelled batch + sum_l C_d^(l) of the unlabelled batch
-        (Rasmus et al. 2015, eq. 3-4); SPEC 6's targets for two digits."""
+        (Rasmus et al. 2015, eq. 3-4); SPEC 6's targets for two digits. The noise is drawn from
+        `generator` here, the unlabelled pass's then the labelled pass's, and passed into `forward`."""
         forward = self if forward is None else forward
-        denoising, supervised, logits = forward(batch.x, batch.x_labelled, batch.labels, generator)
+        noise = (self.draw_noise(batch.x.shape[0], generator), self.draw_noise(batch.x_labelled.shape[0], generator))
+        denoising, supervised, logits = forward(batch.x, batch.x_labelled, batch.labels, noise)
         cost = supervised + denoising.sum()
         with torch.no_grad():
             error = classification_error(torch.softmax(logits, dim=1), batch.labels)
