@@ -27,7 +27,7 @@ from ..training.rundir import CHECKPOINT, CONFIG, load_model
 from ..training.trainer import Trainer
 from .plan import PAPER, Plan, PlannedRun
 from .norms import write_norms
-from .state import CELL_FOLDERS, PROGRESS, RunState, has_flattened, run_state
+from .state import CELL_FOLDERS, PROGRESS, RunState, run_state
 from .table2 import update_readme_table2, write_progress, write_result, write_table2
 
 Echo = Callable[[str], None]
@@ -112,12 +112,13 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
                           load_from=None if stage1 is None else stage1.directory)
 
     def after_epoch(rows: List[dict]) -> bool:
-        """The run's progress in results/ (so a machine taken back leaves it current); True: stop early."""
-        stop = run.flattened is not None and has_flattened(rows, run.flattened)
-        if not stop and rows[-1]["epoch"] < run.epochs:
-            write_progress(places.results, places.state(run))
+        """The run's progress in results/ (so a machine taken back leaves it current) until its protocol
+        is done (RunState.finished: all epochs, or a baseline's validation flattened); True ends training."""
+        state = places.state(run)
+        if not state.finished:
+            write_progress(places.results, state)
             write_readmes(places, echo=lambda text: None)
-        return stop
+        return state.finished
 
     return trainer.run(progress=progress, done=after_epoch)
 
