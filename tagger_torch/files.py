@@ -6,6 +6,9 @@
 * `load_npy(path, what)` and `read_npz(path, what)` read arrays and turn every failure into one
   `TaggerError` line that names the file by its role (`what`: "input", "noise", "parameter", ...).
 * `save_npz(path, arrays)` writes arrays as the release saved its parameters (compressed, float32).
+* `save_npz_parts(path, arrays, part_bytes)` writes them as one archive or, past `part_bytes`, as
+  several (`path`, `STEM-2.npz`, ...: shipped weights stay under GitHub's 50 MB a file), and
+  `read_npz_parts(path, what)` reads such an archive back whole.
 * `read_json(path)` (None when the file is missing) and `ensure_writable_dir(path, label)` (one line
   when a folder cannot be made or written).
 """
@@ -16,7 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
-from typing import Callable, Dict, Iterator, Mapping, Optional
+from typing import Callable, Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
@@ -138,3 +141,71 @@ def save_npz(path: str, arrays: Mapping[str, np.ndarray], dtype: Optional[type] 
             (np.savez_compressed if compressed else np.savez)(f, **arrays)
     except OSError as e:
         raise TaggerError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+PARTS_KEY = "__parts__"  # in the first part of an archive written in parts: the file names of the others
+PART_OF_KEY = "__part_of__"  # in each other part: the first part's file name
+
+
+def part_paths(path: str, n_parts: int) -> List[str]:
+    """The files of an archive in `n_parts` parts: `path` itself (STEM.npz), then STEM-2.npz, STEM-3.npz, ..."""
+    stem = path[:-len(".npz")] if path.endswith(".npz") else path
+    return [path] + [f"{stem}-{i}.npz" for i in range(2, n_parts + 1)]
+
+
+def split_arrays(arrays: Mapping[str, np.ndarray], part_bytes: int) -> List[Dict[str, np.ndarray]]:
+    """`arrays` in their order, cut into consecutive groups of at most `part_bytes` bytes each (an array
+    larger than that forms a group of its own)."""
+    parts: List[Dict[str, np.ndarray]] = [{}]
+    size = 0
+    for name, value in arrays.items():
+        if parts[-1] and size + value.nbytes > part_bytes:
+            parts.append({})
+            size = 0
+        parts[-1][name] = value
+        size += value.nbytes
+    return parts
+
+
+def save_npz_parts(path: str, arrays: Mapping[str, np.ndarray], part_bytes: int) -> None:
+    """Write `arrays` (as they are, compressed) atomically to `path`, or, when they hold more than
+    `part_bytes` bytes, to the files of `part_paths`: the first lists the others under PARTS_KEY, each
+    other names the first under PART_OF_KEY. Parts of an earlier, larger write are removed."""
+    parts = split_arrays({name: np.asarray(value) for name, value in arrays.items()}, part_bytes)
+    paths = part_paths(path, len(parts))
+    first = os.path.basename(path)
+    for part, part_path in zip(parts[1:], paths[1:]):
+        atomic_write(part_path, lambda tmp, part=part: save_npz(tmp, {**part, PART_OF_KEY: np.array(first)}, dtype=None))
+    others = [os.path.basename(p) for p in paths[1:]]
+    atomic_write(path, lambda tmp: save_npz(tmp, {**parts[0], **({PARTS_KEY: np.array(others)} if others else {})},
+                                            dtype=None))
+    extra = len(parts) + 1  # the parts of an earlier, larger write
+    while os.path.isfile(part_paths(path, extra)[-1]):
+        os.remove(part_paths(path, extra)[-1])
+        extra += 1
+
+
+def _listed(path: str, others) -> List[str]:
+    """`path` and the other parts its PARTS_KEY array `others` names (None: none), beside it."""
+    names = [] if others is None else np.atleast_1d(others).tolist()
+    return [path] + [os.path.join(os.path.dirname(path), name) for name in names]
+
+
+def npz_part_files(path: str) -> List[str]:
+    """The files of the archive `path`: itself, then the other parts it lists (`save_npz_parts`)."""
+    with np.load(path) as archive:
+        return _listed(path, archive[PARTS_KEY] if PARTS_KEY in archive.files else None)
+
+
+def read_npz_parts(path: str, what: str = "parameter") -> Dict[str, np.ndarray]:
+    """Every array of the .npz archive `path`, with those of its other parts when `save_npz_parts`
+    wrote it in parts; TaggerError for a part other than the first, or a part that is missing."""
+    arrays = read_npz(path, what)
+    if PART_OF_KEY in arrays:
+        raise TaggerError(f"{what} file {path} is one part of {arrays[PART_OF_KEY]}: read that file, "
+                          "which reads every part")
+    for other in _listed(path, arrays.pop(PARTS_KEY, None))[1:]:
+        part = read_npz(other, what)
+        part.pop(PART_OF_KEY, None)
+        arrays.update(part)
+    return arrays

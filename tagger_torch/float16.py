@@ -8,8 +8,9 @@ from typing import Mapping
 import numpy as np
 
 from .errors import TaggerError
-from .files import atomic_write, read_npz, save_npz
+from .files import read_npz, read_npz_parts, save_npz_parts
 
+PART_BYTES = 45_000_000  # float16 bytes a shipped parameter file holds at most (GitHub warns above 50 MB a file)
 FP16_MAX = float(np.finfo(np.float16).max)
 FP16_TINY = float(np.finfo(np.float16).tiny)  # smallest normal float16
 
@@ -54,17 +55,21 @@ def rounding_preimage(half: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return draws
 
 
-def export_float16(src: str, out: str) -> dict:
-    """Write the parameters of `src` (.npz) to `out` as float16 (compressed, release names).
+def export_float16(src: str, out: str, part_bytes: int = PART_BYTES) -> dict:
+    """Write the parameters of `src` (.npz) to `out` as float16 (compressed, release names), in parts of
+    at most `part_bytes` bytes (`files.save_npz_parts`: `out`, then OUT-2.npz, ... for a large model).
 
-    An existing `out` holding exactly these float16 values is left as it is (its bytes, so git sees
-    no change). Returns `to_float16`'s facts and `written` (False when kept)."""
+    An existing `out` holding exactly these float16 values, in all its parts, is left as it is (its
+    bytes, so git sees no change). Returns `to_float16`'s facts and `written` (False when kept)."""
     half, facts = to_float16(read_npz(src, "parameter"))
     written = True
     if os.path.isfile(out):
-        old = read_npz(out, "parameter")
+        try:
+            old = read_npz_parts(out, "parameter")
+        except TaggerError:  # a part missing or unreadable: written anew
+            old = {}
         written = not (old.keys() == half.keys() and all(old[k].dtype == np.float16 and np.array_equal(old[k], half[k])
                                                          for k in half))
     if written:
-        atomic_write(out, lambda tmp: save_npz(tmp, half, dtype=None))
+        save_npz_parts(out, half, part_bytes)
     return dict(facts, written=written)

@@ -12,7 +12,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import TaggerError
-from .files import load_npy, read_npz
+from .files import load_npy, read_npz, read_npz_parts
 
 Shape = Tuple[int, ...]
 
@@ -60,8 +60,9 @@ def check_params(params: Mapping[str, np.ndarray], shapes: Mapping[str, Shape],
 
 
 def read_params(path: str) -> Dict[str, np.ndarray]:
-    """A parameter file (one array per release name), unchecked; `check_params` fits it to a model."""
-    return read_npz(path, "parameter")
+    """A parameter file (one array per release name; with its other parts when it was written in parts,
+    as large shipped models are), unchecked; `check_params` fits it to a model."""
+    return read_npz_parts(path, "parameter")
 
 
 def check_shape(name: str, shape: Sequence[int], expected: Sequence[int]) -> None:

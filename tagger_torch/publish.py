@@ -42,8 +42,9 @@ import torch
 from .config import load_config
 from .errors import TaggerError
 from .evaluate import evaluate_model, format_table
-from .files import read_npz, write_text
+from .files import npz_part_files, read_npz, write_text
 from .float16 import export_float16, rounding_preimage
+from .inputs import read_params
 from .models import Split, build_model
 from .precision import autocast, cpu_model
 from .reproduce.plan import Case, PlannedRun
@@ -130,6 +131,17 @@ def _kept(path: str, expected: dict, force: bool) -> Optional[dict]:
     return old if old is not None and all(old.get(k) == v for k, v in expected.items()) else None
 
 
+def _param_files(out: str) -> list:
+    """The names of the files results/NAME/ (`out`) holds its float16 weights in: params-fp16.npz and,
+    for a model past `float16.PART_BYTES`, its other parts."""
+    return [os.path.basename(f) for f in npz_part_files(os.path.join(out, PARAMS_FP16))]
+
+
+def _bytes(folder: str, files) -> int:
+    """The bytes of `files` in `folder` together."""
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in files)
+
+
 def _write_json(path: str, value: dict) -> None:
     write_text(path, json.dumps(value, indent=2) + "\n")
 
@@ -189,15 +201,15 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
     metrics, copied = os.path.join(out, METRICS), False
     if run is not None:
         exported = export_float16(os.path.join(run, PARAMS), os.path.join(out, PARAMS_FP16))
-        echo(f"{PARAMS_FP16}: {'written' if exported['written'] else 'unchanged'} "
-             f"({os.path.getsize(os.path.join(out, PARAMS_FP16)) / 1e6:.1f} MB)")
+        echo(f"{' + '.join(_param_files(out))}: {'written' if exported['written'] else 'unchanged'} "
+             f"({_bytes(out, _param_files(out)) / 1e6:.1f} MB)")
         copied = not os.path.isfile(metrics) or file_sha256(metrics) != file_sha256(os.path.join(run, METRICS))
         if copied:
             shutil.copyfile(os.path.join(run, METRICS), metrics)
     if copied or not os.path.isfile(os.path.join(out, CURVES)):
         plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
 
-    fp16 = read_npz(os.path.join(out, PARAMS_FP16), "parameter")
+    fp16 = read_params(os.path.join(out, PARAMS_FP16))
     if run is None:
         exported = dict(n_parameters=sum(int(np.size(v)) for v in fp16.values()))
     digest = params_digest(fp16)
@@ -250,7 +262,7 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
         note = (_read_json(os.path.join(out, PUBLISH)) or {}).get("note")
     _write_json(os.path.join(out, PUBLISH), dict(
         name=name, description=planned.description, run=run and os.path.abspath(run), training=facts, note=note,
-        params=dict(file=PARAMS_FP16, bytes=os.path.getsize(os.path.join(out, PARAMS_FP16)), params_digest=digest,
+        params=dict(file=PARAMS_FP16, files=_param_files(out), bytes=_bytes(out, _param_files(out)), params_digest=digest,
                     **{k: v for k, v in exported.items() if k != "written"}),
         data={key: dict(path=path, sha256=data_sha[key]) for key, path in data.items()},
         params_digest=digest, evaluation=dict(seed=seed, iterations=iterations, threads=settings.threads),

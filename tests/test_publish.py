@@ -16,9 +16,11 @@ from tagger_torch.config import load_config
 from tagger_torch.data.h5layout import write_fuel_file
 from tagger_torch.data.shapes import DESCRIPTION, generate_shapes
 from tagger_torch.errors import TaggerError
-from tagger_torch.files import read_npz, save_npz
+from tagger_torch.files import PART_OF_KEY, PARTS_KEY, read_npz, save_npz
 from tagger_torch.model import Tagger
-from tagger_torch.float16 import rounding_preimage, to_float16
+from tagger_torch.float16 import export_float16, rounding_preimage, to_float16
+from tagger_torch.inputs import read_params
+import tagger_torch.publish as publish_module
 from tagger_torch.publish import ROUNDING_DRAWS, PublishSettings, params_digest, publish_run, recompute_validation
 from tagger_torch.reproduce.plan import PAPER
 from tagger_torch.training.rundir import read_metrics
@@ -117,6 +119,8 @@ def test_published_files(published, trained_run, data):
         facts = json.load(f)
     assert facts["training"]["epochs"] == facts["training"]["num_epochs"] == 1 and facts["training"]["finished"]
     assert facts["note"] == "A tiny test run." and facts["params_digest"] == test["params_digest"]
+    assert facts["params"]["files"] == ["params-fp16.npz"]
+    assert facts["params"]["bytes"] == os.path.getsize(os.path.join(folder, "params-fp16.npz"))
     assert facts["command"] == "tagger-torch reproduce publish shapes-bn"
     assert any("ami at T=5" in line for line in log)
 
@@ -270,6 +274,76 @@ def test_pretrained_errors(results_env, small_shapes_h5, args, message):
         extra = ["--out", "f.png"] if verb == "visualize" else []
         result = invoke(verb, *args, "--hdf5", small_shapes_h5, "--device", "cpu", *extra)
         assert_one_line_error(result, message)
+
+
+def test_parameter_files_in_parts(trained_run, small_shapes_h5, tmp_path, monkeypatch):
+    """A model past the part size ships in parts (params-fp16.npz, params-fp16-2.npz, ...): every reader
+    gets the whole model from the first, a later part alone is refused, and a smaller export removes the
+    parts it no longer needs."""
+    half, _ = to_float16(read_npz(os.path.join(trained_run, "params.npz")))
+    part_bytes = sum(v.nbytes for v in half.values()) // 3
+    run = tmp_path / "shapes-bn"
+    run.mkdir()
+    shutil.copy(os.path.join(trained_run, "config.json"), run / "config.json")
+    first = str(run / "params-fp16.npz")
+    assert export_float16(os.path.join(trained_run, "params.npz"), first, part_bytes)["written"]
+    names = {name for name in os.listdir(run) if name.startswith("params-fp16")}
+    parts = ["params-fp16.npz"] + [f"params-fp16-{i}.npz" for i in range(2, len(names) + 1)]
+    assert len(parts) >= 3 and set(parts) == names
+    stored = [read_npz(str(run / name)) for name in parts]
+    assert list(stored[0][PARTS_KEY]) == parts[1:] and all(str(p[PART_OF_KEY]) == "params-fp16.npz" for p in stored[1:])
+    for part in stored:  # each part within the size, unless one array is larger
+        arrays = [v for k, v in part.items() if k not in (PARTS_KEY, PART_OF_KEY)]
+        assert sum(v.nbytes for v in arrays) <= part_bytes or len(arrays) == 1
+    whole = read_params(first)
+    assert whole.keys() == half.keys() and all(np.array_equal(whole[k], half[k]) for k in half)
+    with pytest.raises(TaggerError, match="params-fp16-2.npz is one part of params-fp16.npz: read that file"):
+        read_params(str(run / "params-fp16-2.npz"))
+    before = {name: (run / name).read_bytes() for name in parts}
+    assert not export_float16(os.path.join(trained_run, "params.npz"), first, part_bytes)["written"]
+    assert {name: (run / name).read_bytes() for name in parts} == before
+    # the readers: --run, --params, --pretrained, --load-from
+    monkeypatch.setenv("TAGGER_RESULTS", str(tmp_path))
+    outputs = []
+    for i, args in enumerate((["--run", run], ["--params", first, "--config", run / "config.json"],
+                              ["--pretrained", "shapes-bn"])):
+        result = invoke("evaluate", *args, "--hdf5", small_shapes_h5, "--iterations", 2, "--device", "cpu",
+                        "--out", tmp_path / f"scores{i}.json")
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads((tmp_path / f"scores{i}.json").read_text())["denoising_cost"])
+    assert outputs[0] == outputs[1] == outputs[2]
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", run / "config.json", "--load-from", "shapes-bn",
+                    "--out", tmp_path / "t", "--max-steps", 1, "--device", "cpu", "--no-compile")
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", "--params", run / "params-fp16-2.npz", "--config", run / "config.json",
+                    "--hdf5", small_shapes_h5, "--device", "cpu")
+    assert_one_line_error(result, "is one part of params-fp16.npz")
+    (run / parts[-1]).unlink()
+    result = invoke("evaluate", "--run", run, "--hdf5", small_shapes_h5, "--device", "cpu")
+    assert_one_line_error(result, f"parameter file not found: {run / parts[-1]}")
+    # one part again: the others go, and the first lists none
+    assert export_float16(os.path.join(trained_run, "params.npz"), first)["written"]
+    assert [name for name in os.listdir(run) if name.startswith("params-fp16")] == ["params-fp16.npz"]
+    assert PARTS_KEY not in read_npz(first) and read_params(first).keys() == half.keys()
+
+
+def test_publishing_in_parts(published, trained_run, data, tmp_path, monkeypatch):
+    """publish_run with a part size below the model: publish.json lists the parts and their bytes, and
+    the scores are those of the one-file publish (the same float16 values)."""
+    half, _ = to_float16(read_npz(os.path.join(trained_run, "params.npz")))
+    part_bytes = sum(v.nbytes for v in half.values()) // 2
+    monkeypatch.setattr(publish_module, "export_float16", lambda src, out: export_float16(src, out, part_bytes))
+    results = str(tmp_path / "results")
+    publish_run(trained_run, TINY_BN, results, data, echo=lambda line: None)
+    folder, one_file = os.path.join(results, "shapes-bn"), os.path.join(published[0], "shapes-bn")
+    with open(os.path.join(folder, "publish.json")) as f:
+        params = json.load(f)["params"]
+    assert params["files"][0] == "params-fp16.npz" and len(params["files"]) >= 2
+    assert params["bytes"] == sum(os.path.getsize(os.path.join(folder, name)) for name in params["files"])
+    for case in CASES:
+        with open(os.path.join(folder, f"{case}.json")) as a, open(os.path.join(one_file, f"{case}.json")) as b:
+            parts, whole = json.load(a), json.load(b)
+        assert all(parts[key] == whole[key] for key in ("denoising_cost", "ami", "params_digest"))
 
 
 def test_float16_parameter_files_load_everywhere(trained_run, small_shapes_h5, tmp_path):
