@@ -48,7 +48,7 @@ from .inputs import read_params
 from .models import Split, build_model
 from .precision import autocast, cpu_model
 from .reproduce.plan import Case, PlannedRun
-from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, read_metrics
+from .training.rundir import CONFIG, CURVES, METRICS, PARAMS, PARAMS_FP16, RUN, last_validated, read_metrics
 from .training.streams import load_examples
 from .training.trainer import validation_generator
 from .visualize import Panel, draw_example_rows, plot_curves
@@ -164,7 +164,7 @@ def run_facts(run: str, config) -> dict:
                 train_time_s=round(sum(r.get("train_time_s", 0.0) for r in rows), 1),
                 valid_time_s=round(sum(r.get("valid_time_s", 0.0) for r in rows), 1),
                 samples_per_s_median=float(np.median([r["samples_per_s"] for r in rows])) if rows else None,
-                last_valid_denoising_cost=rows[-1].get("valid_denoising_cost") if rows else None,
+                last_valid_denoising_cost=last_validated(rows).get("valid_denoising_cost"),
                 seed=config.seed, precision=started.get("precision"), compiled=started.get("compile"),
                 device=started.get("device"), world_size=started.get("world_size"), started=started.get("started"),
                 data=started.get("hdf5"))
@@ -262,7 +262,8 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
         note = (_read_json(os.path.join(out, PUBLISH)) or {}).get("note")
     _write_json(os.path.join(out, PUBLISH), dict(
         name=name, description=planned.description, run=run and os.path.abspath(run), training=facts, note=note,
-        params=dict(file=PARAMS_FP16, files=_param_files(out), bytes=_bytes(out, _param_files(out)), params_digest=digest,
+        params=dict(file=PARAMS_FP16, files=_param_files(out), bytes=_bytes(out, _param_files(out)),
+                    params_digest=digest,
                     **{k: v for k, v in exported.items() if k != "written"}),
         data={key: dict(path=path, sha256=data_sha[key]) for key, path in data.items()},
         params_digest=digest, evaluation=dict(seed=seed, iterations=iterations, threads=settings.threads),
@@ -338,7 +339,7 @@ def _publish_fp16_change_without_fp32(out, config, reference, fp16, exported, di
     weights logged in metrics.jsonl; `rounding_draws`: the reference scoring from ROUNDING_DRAWS
     float32 weight sets drawn within the float16 weights' rounding intervals (`rounding_preimage`:
     each a float32 original the float16 file is consistent with), beside the float16 scores."""
-    last = read_metrics(os.path.join(out, METRICS))[-1]
+    last = read_metrics(os.path.join(out, METRICS))[-1]  # the last epoch validates (`validates_after`)
     score = reference["score"]
     expected = _fp16_expected(reference, digest, fp32_params_digest=None, n_rounding_draws=ROUNDING_DRAWS)
     path = os.path.join(out, FP16_CHANGE)

@@ -1,6 +1,7 @@
 """`tagger-torch reproduce`: a tiny plan (stage 1, then stage 2 from it, shipped) runs, is killed
 (SIGKILL, SIGTERM), resumes to the same parameters, publishes, and `status` reports it; the paper's
 plan is consistent; bad input gets one line and exit 2."""
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,8 @@ import pytest
 
 from tagger_torch.files import read_npz
 from tagger_torch.reproduce.plan import PAPER, PAPER_TABLE2, TABLE2_COLUMNS, column
-from tagger_torch.reproduce.state import has_flattened
+from tagger_torch.errors import TaggerError
+from tagger_torch.reproduce.state import RunState, has_flattened, status_table
 from tagger_torch.reproduce.plan import Flattened
 from tiny import assert_one_line_error, invoke
 
@@ -23,6 +25,7 @@ PLAN = {
                                "--n-single", "10"], "file": "tiny.h5"}},
     "runs": [
         {"name": "tiny-stage1", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 3, "changes": TINY_MODEL,
+         "validate_every": 2,
          "cell": {"table": "check", "row": "tagger", "column": "tiny", "paper": "-"}},
         {"name": "tiny-stage2", "preset": "shapes50k20x20-ln", "data": "tiny", "epochs": 2, "after": "tiny-stage1",
          "changes": {**TINY_MODEL, "lr": 0.001}, "ship": True, "iterations": 3, "description": "a tiny model"},
@@ -90,9 +93,9 @@ def test_the_plan_trains_each_stage_and_publishes(uninterrupted):
     folder = root / "results" / "tiny-stage2"
     assert {"params-fp16.npz", "config.json", "test.json", "publish.json", "figure4.png"} <= set(os.listdir(folder))
     assert json.loads((folder / "publish.json").read_text())["training"]["epochs"] == 2
-    for stage, epochs in (("tiny-stage1", 3), ("tiny-stage2", 2)):
-        lines = (root / "runs" / stage / "metrics.jsonl").read_text().splitlines()
-        assert len(lines) == epochs
+    for stage, validated in (("tiny-stage1", [2, 3]), ("tiny-stage2", [1, 2])):  # validate_every 2 and 1
+        rows = [json.loads(line) for line in (root / "runs" / stage / "metrics.jsonl").read_text().splitlines()]
+        assert len(rows) == validated[-1] and [r["epoch"] for r in rows if "valid_denoising_cost" in r] == validated
     cell = json.loads((root / "results" / "table2" / "tiny-stage1.json").read_text())  # a cell scored from float32
     scored = json.loads((root / "runs" / "tiny-stage1" / "test.json").read_text())
     assert cell["test"] == scored and cell["epochs"] == 3 and cell["stopped"] == "epochs"
@@ -133,6 +136,8 @@ def test_status_reports_every_run(plan, uninterrupted):
     assert status.returncode == 0, status.stderr
     rows = {line.split()[0]: line.split() for line in status.stdout.splitlines()[1:3]}
     assert rows["tiny-stage1"][1:3] == ["published", "3/3"]
+    last = json.loads((uninterrupted[0] / "runs" / "tiny-stage1" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert rows["tiny-stage1"][3] == f"{last['valid_denoising_cost'][-1]:.4f}"
     assert rows["tiny-stage2"][1:3] == ["published", "2/2"]
     again = reproduce("run", plan, uninterrupted[0])  # nothing left to do
     assert again.returncode == 0 and "tiny-stage1: published (3 epochs)" in again.stdout
@@ -164,6 +169,24 @@ def test_paper_plan():
         r.config()  # every preset and change resolves
         if r.after is not None:
             assert names.index(r.after) < names.index(r.name)
+
+
+def test_validate_every_in_the_plan():
+    """The unsupervised runs validate after every 5th epoch, the rest every epoch; a stop rule needs
+    every epoch's validation; status's seconds per epoch share a validation over the epochs it covers."""
+    every = {r.name: r.validate_every for r in PAPER.runs}
+    assert every["freq20-2mnist-tagger-stage1"] == every["norms-layer-s10"] == every["shapes-ln"] == 5
+    assert every["freq20-2mnist-tagger-1k"] == every["freq20-2mnist-convnet"] == every["mnist-fc-ladder-1k"] == 1
+    stage1 = PAPER.run("freq20-2mnist-tagger-stage1")
+    with pytest.raises(TaggerError, match="validate_every must be 1 with a stop rule"):
+        dataclasses.replace(PAPER.run("freq20-2mnist-convnet"), validate_every=5)
+    with pytest.raises(TaggerError, match="got 0"):
+        dataclasses.replace(stage1, validate_every=0)
+    rows = [{"epoch": e, "train_time_s": 100.0 + e} for e in range(1, 11)]
+    rows[4].update(valid_time_s=50.0, valid_denoising_cost=[-0.5])
+    state = RunState(stage1, "nowhere", rows, True, False, None)
+    assert state.seconds_per_epoch == 108.0 + 50.0 / 5  # median of epochs 6-10, and a fifth of a validation
+    assert "-0.5000" in status_table([state])
 
 
 def test_flattened_rule():

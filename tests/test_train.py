@@ -140,6 +140,26 @@ def test_lr_schedule_runs_through_a_resume(tmp_path, small_shapes_h5, tiny_confi
     assert not np.array_equal(params_of(constant)["W"], params_of(parts)["W"])
 
 
+def test_validating_every_nth_epoch_trains_the_same_parameters(tmp_path, small_shapes_h5, tiny_config):
+    """--validate-every 2 over 3 epochs validates after epochs 2 and 3 (the last) only; the parameters and
+    the training rows are those of the run that validates after every epoch, bitwise."""
+    config = tiny_config.replace(num_epochs=3)
+    every = run_training(config, small_shapes_h5, str(tmp_path / "every"), CPU, echo=lambda s: None)
+    assert every["epochs_done"] == 3
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", write_json(tmp_path / "c.json", config.to_dict()),
+                    "--out", tmp_path / "second", "--validate-every", 2, "--device", "cpu", "--no-compile")
+    assert result.exit_code == 0, result.output
+    assert_same_params(params_of(tmp_path / "every"), params_of(tmp_path / "second"))
+    rows, second = metrics_of(tmp_path / "every"), metrics_of(tmp_path / "second")
+    assert [r["epoch"] for r in second if "valid_denoising_cost" in r] == [2, 3]
+
+    def training_rows(metrics):
+        return [{k: v for k, v in r.items() if not k.startswith("valid_")} for r in metrics]
+    assert training_rows(second) == training_rows(rows) and second[1:] == rows[1:]
+    with pytest.raises(TaggerError, match="validate_every must be >= 1"):
+        Trainer(config, small_shapes_h5, str(tmp_path / "zero"), CPU, validate_every=0, echo=lambda s: None)
+
+
 def test_an_early_stop_rule_ends_training_after_an_epoch(tmp_path, small_shapes_h5, tiny_config):
     trainer = Trainer(tiny_config, small_shapes_h5, str(tmp_path / "run"), CPU, echo=lambda s: None)
     result = trainer.run(done=lambda rows: rows[-1]["epoch"] == 1)

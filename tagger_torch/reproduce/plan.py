@@ -68,11 +68,19 @@ class PlannedRun:
     changes: Mapping[str, object] = field(default_factory=dict)  # config fields changed from the preset
     after: Optional[str] = None  # the run whose parameters it starts from (`train --load-from`)
     flattened: Optional[Flattened] = None  # stop once validation flattens (baselines), else all epochs
+    # validate after every Nth epoch and the last (`train --validate-every`): monitoring only, the trained
+    # parameters do not depend on it; 1 where validation is read each epoch (a stop rule, Table 2's curves)
+    validate_every: int = 1
     iterations: Optional[int] = None  # T of the scoring (None: the trained T)
     cases: Tuple[Case, ...] = ()  # its scorings (default: the test split of `data`)
     cell: Optional[Cell] = None  # the results cell it fills
     ship: bool = False  # published as results/NAME/, loadable with `--pretrained NAME`
     description: str = ""  # one line: what the model is (help texts, the results README)
+
+    def __post_init__(self):
+        if self.validate_every < 1 or (self.flattened is not None and self.validate_every != 1):
+            raise TaggerError(f"planned run {self.name}: validate_every must be 1 with a stop rule (flattened), "
+                              f"else >= 1 (got {self.validate_every})")
 
     @property
     def scorings(self) -> Tuple[Case, ...]:
@@ -108,6 +116,11 @@ def _table2(model: str, digits: int, labels: str) -> Cell:
     return Cell("table2", model, column(digits, labels), PAPER_TABLE2[(model, digits, labels)])
 
 
+# The unsupervised runs (Tagger stage 1, Shapes) validate after every 5th epoch: a validation costs
+# 6-8 % of an epoch (Freq20 stage 1: 61-80 s against 899-1067 s of training on a 2-core AMD EPYC)
+# and nothing reads it before the end; stage 2 and the baselines validate every epoch (Table 2's
+# per-epoch validation error, the stop rule)
+VALIDATE_EVERY = 5
 # the release's own stage-2 settings for 1000 labels (its runner for the 1k protocol)
 _STAGE2_1K = {"class_cost_x": 0.05, "input_noise": 0.15, "lr": 0.0005}
 # Table 1's scorings of a Shapes model (the paper's Figure 4a cases beside the test split)
@@ -126,7 +139,7 @@ def _tagger_runs(digits: int):
     texture = f"TextureMNIST{digits}"
     return {
         "stage1": PlannedRun(
-            stage1, f"{data}-pretrain", data, 150, iterations=5, ship=True,
+            stage1, f"{data}-pretrain", data, 150, iterations=5, ship=True, validate_every=VALIDATE_EVERY,
             cases=(Case("valid", data, "valid", description="validation split, T = 1..5"),),
             description=f"Tagger stage 1 (unsupervised, 3000-2000-1000, K=4, T=3) on {texture}, 150 epochs"),
         "1k": PlannedRun(
@@ -156,6 +169,7 @@ NORM_PRESETS = {"batch": "shapes50k20x20", "layer": "shapes50k20x20-ln", "layer-
 NORM_SEEDS = (10, 11)
 _NORM_RUNS = tuple(
     PlannedRun(f"norms-{norm}-s{seed}", preset, "shapes", 20, {"seed": seed}, iterations=5,
+               validate_every=VALIDATE_EVERY,
                cases=(Case("valid", "shapes", "valid", description="validation split, T = 1..5"),),
                cell=Cell("norms", norm, f"seed {seed}", PAPER_TABLE1.get(norm, "-")))
     for norm, preset in NORM_PRESETS.items() for seed in NORM_SEEDS)
@@ -186,10 +200,12 @@ PLAN: Tuple[PlannedRun, ...] = (
     _baseline("fc-mlp", 2, "1k", 300, Flattened(10, 20)),
     _baseline("fc-mlp", 1, "1k", 300, Flattened(10, 20)),
     PlannedRun("shapes-ln", "shapes50k20x20-ln", "shapes", 100, iterations=5, cases=_SHAPES_CASES,
+               validate_every=VALIDATE_EVERY,
                cell=Cell("table1", "layer", "Shapes", PAPER_TABLE1["layer"]), ship=True,
                description="Tagger* (LayerNorm, 2000-1000-500, K=4, T=3) trained 100 epochs on Shapes, seed 10 "
                            "(the paper's Table 1, Tagger*)"),
     PlannedRun("shapes-bn", "shapes50k20x20", "shapes", 100, iterations=5, cases=_SHAPES_CASES,
+               validate_every=VALIDATE_EVERY,
                cell=Cell("table1", "batch", "Shapes", PAPER_TABLE1["batch"]), ship=True,
                description="Tagger (BatchNorm, 2000-1000-500, K=4, T=3) trained 100 epochs on Shapes, seed 10 "
                            "(the paper's Table 1, Tagger)"),

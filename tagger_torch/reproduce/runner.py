@@ -104,12 +104,13 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
             raise TaggerError(f"{state.directory} holds a run whose config differs from the plan's {run.name} in "
                               f"{', '.join(changed)}; move it away to start the plan's run")
         echo(f"{run.name}: resuming at epoch {state.epochs + 1} of {run.epochs}")
-        trainer = Trainer(config, hdf5, state.directory, device, resume=True, precision="auto", echo=echo)
+        trainer = Trainer(config, hdf5, state.directory, device, resume=True, precision="auto", echo=echo,
+                          validate_every=run.validate_every)
     else:
         stage1 = check_stage1(run, places)
         echo(f"{run.name}: training {run.epochs} epochs into {state.directory}")
         trainer = Trainer(config, hdf5, state.directory, device, precision=precision, echo=echo,
-                          load_from=None if stage1 is None else stage1.directory)
+                          load_from=None if stage1 is None else stage1.directory, validate_every=run.validate_every)
 
     def after_epoch(rows: List[dict]) -> bool:
         """The run's progress in results/ (so a machine taken back leaves it current) until its protocol

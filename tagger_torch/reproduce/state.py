@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from ..files import read_json
-from ..training.rundir import CHECKPOINT, METRICS, read_metrics
+from ..training.rundir import CHECKPOINT, METRICS, last_validated, read_metrics
 from .plan import Flattened, PlannedRun
 
 PROGRESS = "progress"  # RESULTS/progress/NAME/: unfinished runs
@@ -55,9 +55,11 @@ class RunState:
 
     @property
     def seconds_per_epoch(self) -> Optional[float]:
-        """The median of the last 5 epochs' training + validation seconds on this machine."""
-        times = [r.get("train_time_s", 0.0) + r.get("valid_time_s", 0.0) for r in self.rows[-5:]]
-        return statistics.median(times) if times else None
+        """The median of the last 5 epochs' training seconds on this machine, plus the last validation's
+        seconds shared over the epochs it covers (`validate_every`)."""
+        times = [r.get("train_time_s", 0.0) for r in self.rows[-5:]]
+        valid_s = last_validated(self.rows).get("valid_time_s", 0.0) / self.run.validate_every
+        return statistics.median(times) + valid_s if times else None
 
     @property
     def hours_left(self) -> Optional[float]:
@@ -134,7 +136,7 @@ def status_table(states: List[RunState]) -> str:
     lines = [f"{'run':<30} {'stage':<9} {'epochs':>9} {'valid cost':>10} {'valid err':>9} {'s/epoch':>8} "
              f"{'h left':>7}  cell (paper)"]
     for s in states:
-        row = s.rows[-1] if s.rows else {}
+        row = last_validated(s.rows)
         cost = last(row["valid_denoising_cost"]) if "valid_denoising_cost" in row else None
         error = last(row["valid_class_error"]) if "valid_class_error" in row else None
         cell = f"{s.run.cell.column}, {s.run.cell.row} ({s.run.cell.paper})" if s.run.cell else "-"

@@ -62,6 +62,11 @@ def read_metrics(path: str) -> list:
         return [json.loads(ln) for ln in f if ln.strip()]
 
 
+def last_validated(rows: list) -> dict:
+    """The last metrics row that holds a validation (`train --validate-every` thins them out); {} if none."""
+    return next((row for row in reversed(rows) if any(key.startswith("valid_") for key in row)), {})
+
+
 def save_params(path: str, model: torch.nn.Module) -> None:
     """DIR/params.npz: the model's parameters by name, float32, as the release saved them."""
     params = {name: p.detach().cpu().float().numpy() for name, p in model.state_dict().items()}

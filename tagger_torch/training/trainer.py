@@ -44,6 +44,13 @@ LOG_EVERY = 10
 CHECKPOINT_EVERY_S = 600.0
 
 
+def validates_after(epoch: int, num_epochs: int, validate_every: int) -> bool:
+    """Whether epoch `epoch` (1-based) ends with a validation: every `validate_every`th epoch and the
+    run's last. Validation draws from its own generator (`validation_generator`), so the parameters
+    after any epoch are the same for every `validate_every`: only the monitoring changes."""
+    return epoch % validate_every == 0 or epoch == num_epochs
+
+
 def validation_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     """The noise of the validation after epoch `epoch` (1-based) of a run seeded `seed`: its own
     draws, so training's stay untouched, and a publisher can recompute a logged validation."""
@@ -88,14 +95,18 @@ class Trainer:
     def __init__(self, config, hdf5: str, out: str, device: torch.device, *, load_from: Optional[str] = None,
                  resume: bool = False, precision: str = "auto", compile: Optional[bool] = None,
                  cuda_graphs: Optional[bool] = None, echo: Callable[[str], None] = print, info=None,
-                 state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S):
+                 state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S,
+                 validate_every: int = 1):
         """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
         resuming, the run's own); compile: torch.compile the step (None: when the run ahead is long
         enough to repay compiling; when resuming, the run's own); cuda_graphs: a compiled step's
         CUDA graphs (precision.compile_mode; None: on one CUDA device). info: the data file's DatasetInfo
         and state: the checkpoint, when the caller has read them already. checkpoint_every_s: seconds
         between the checkpoints written within an epoch (None: only at the end of each epoch and on a stop).
+        validate_every: validate after every Nth epoch and after the last (`validates_after`).
         Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
+        if validate_every < 1:
+            raise TaggerError(f"validate_every must be >= 1 (got {validate_every})")
         self.rank, self.world = distributed.rank(), distributed.world_size()
         if self.rank == 0:
             prepare_run_dir(out, resume)
@@ -146,6 +157,7 @@ class Trainer:
         self.history = [r for r in read_metrics(self.metrics_path) if r["epoch"] <= self.epoch]
         self.last_good = (self.epoch, self.step)  # where the checkpoint on disk stands: (epochs done, steps)
         self.checkpoint_every_s, self.last_save = checkpoint_every_s, time.monotonic()
+        self.validate_every = validate_every
 
     def _restore(self, state: dict) -> None:
         """Continue from a checkpoint (rundir.load_checkpoint's form), after checking it fits this job."""
@@ -268,7 +280,7 @@ class Trainer:
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
         row.update(precision=self.precision, compiled=self.compile, world_size=self.world, device=self.device.type)
-        if self.data.valid is not None:
+        if self.data.valid is not None and validates_after(self.epoch + 1, self.config.num_epochs, self.validate_every):
             row.update(self.validate())
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
         self.history.append(row)
@@ -324,16 +336,17 @@ def run_training(config, hdf5: str, out: str, device: torch.device, *, load_from
                  resume: bool = False, max_steps: Optional[int] = None, precision: str = "auto",
                  compile: Optional[bool] = None, cuda_graphs: Optional[bool] = None,
                  echo: Callable[[str], None] = print, progress: Optional[bool] = None, info=None,
-                 state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S) -> dict:
+                 state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S,
+                 validate_every: int = 1) -> dict:
     """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
 
     resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
     as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
-    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s: see `Trainer`.
+    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s, validate_every: see `Trainer`.
     """
     trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
                       compile=compile, cuda_graphs=cuda_graphs, echo=echo, info=info, state=state,
-                      checkpoint_every_s=checkpoint_every_s)
+                      checkpoint_every_s=checkpoint_every_s, validate_every=validate_every)
     return trainer.run(max_steps=max_steps, progress=progress)
 
 
