@@ -16,6 +16,7 @@ from tagger_torch.files import read_npz
 from tagger_torch.reproduce.plan import PAPER, PAPER_TABLE2, TABLE2_COLUMNS, column
 from tagger_torch.errors import TaggerError
 from tagger_torch.reproduce.state import RunState, has_flattened, status_table
+from tagger_torch.reproduce.table2 import _run_section
 from tagger_torch.reproduce.plan import Flattened
 from tiny import assert_one_line_error, invoke
 
@@ -172,11 +173,12 @@ def test_paper_plan():
 
 
 def test_validate_every_in_the_plan():
-    """The unsupervised runs validate after every 5th epoch, the rest every epoch; a stop rule needs
-    every epoch's validation; status's seconds per epoch share a validation over the epochs it covers."""
+    """Tagger's runs validate after every 5th epoch, the baselines every epoch; a stop rule needs every
+    epoch's validation; status's seconds per epoch share a validation over the epochs it covers; Table 2's
+    sections name the epochs validated."""
     every = {r.name: r.validate_every for r in PAPER.runs}
-    assert every["freq20-2mnist-tagger-stage1"] == every["norms-layer-s10"] == every["shapes-ln"] == 5
-    assert every["freq20-2mnist-tagger-1k"] == every["freq20-2mnist-convnet"] == every["mnist-fc-ladder-1k"] == 1
+    assert every["freq20-2mnist-tagger-stage1"] == every["freq20-2mnist-tagger-1k"] == every["shapes-ln"] == 5
+    assert every["norms-layer-s10"] == 5 and every["freq20-2mnist-convnet"] == every["mnist-fc-ladder-1k"] == 1
     stage1 = PAPER.run("freq20-2mnist-tagger-stage1")
     with pytest.raises(TaggerError, match="validate_every must be 1 with a stop rule"):
         dataclasses.replace(PAPER.run("freq20-2mnist-convnet"), validate_every=5)
@@ -187,6 +189,13 @@ def test_validate_every_in_the_plan():
     state = RunState(stage1, "nowhere", rows, True, False, None)
     assert state.seconds_per_epoch == 108.0 + 50.0 / 5  # median of epochs 6-10, and a fifth of a validation
     assert "-0.5000" in status_table([state])
+    run = {"epochs": 10, "train_s": 10.0, "valid_s": 1.0, "s_per_epoch": 1.1,
+           "valid_class_error_per_epoch": [50.0, 40.0]}
+    result = {"name": "x", "test_class_error": 30.0, "paper": "-", "stopped": "epochs", "written": "today", "cpu": "c",
+              "test": {"iterations": 4, "seconds": 1.0}, "run": {**run, "valid_epochs": [5, 10]}}
+    assert "* validation class error after epoch 5: 50.0, 10: 40.0." in _run_section(result)
+    for every_epoch in ({**run, "valid_epochs": [1, 2]}, run):  # (a result file from before `valid_epochs`)
+        assert "* validation class error per epoch: 50.0, 40.0." in _run_section({**result, "run": every_epoch})
 
 
 def test_flattened_rule():

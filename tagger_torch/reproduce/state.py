@@ -120,8 +120,9 @@ def run_state(run: PlannedRun, runs_dir: str, results: str) -> RunState:
     if not rows and run.ship:
         rows = read_metrics(os.path.join(results, run.name, METRICS))
     elif not rows and result is not None and "run" in result and same_protocol(result, run):
-        rows = [{"epoch": i + 1, "valid_class_error": error, "train_time_s": result["run"]["s_per_epoch"]}
-                for i, error in enumerate(result["run"]["valid_class_error_per_epoch"])]
+        errors = result["run"]["valid_class_error_per_epoch"]
+        rows = [{"epoch": epoch, "valid_class_error": error, "train_time_s": result["run"]["s_per_epoch"]}
+                for epoch, error in zip(result["run"].get("valid_epochs", range(1, len(errors) + 1)), errors)]
     epochs = rows[-1]["epoch"] if rows else 0
     finished = epochs >= run.epochs or (run.flattened is not None and has_flattened(rows, run.flattened))
     return RunState(run, directory, rows, resumable, finished, result)

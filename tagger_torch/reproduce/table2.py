@@ -40,6 +40,7 @@ def run_facts(state: RunState) -> dict:
             "s_per_epoch": round((train_s + valid_s) / len(rows), 1) if rows else None,
             "valid_class_error_per_epoch": [round(last(r["valid_class_error"]), 3) for r in rows
                                             if "valid_class_error" in r],
+            "valid_epochs": [r["epoch"] for r in rows if "valid_class_error" in r],  # which (`validate_every`)
             "config": read_json(os.path.join(state.directory, "config.json")),
             "run": read_json(os.path.join(state.directory, "run.json"))}
 
@@ -158,9 +159,13 @@ def _run_section(result: dict) -> List[str]:
              f"{hours(run['valid_s'])} ({run['s_per_epoch']} s per epoch); test split at T = "
              f"{test.get('iterations', '-')}, {test['seconds']:.0f} s; written {result['written']} on {result['cpu']} "
              f"({result.get('cpu_capability')}); load average then {result.get('load_avg')}."]
-    if run["valid_class_error_per_epoch"]:
-        lines.append("* validation class error per epoch: "
-                     + ", ".join(f"{e:.1f}" for e in run["valid_class_error_per_epoch"]) + ".")
+    errors = run["valid_class_error_per_epoch"]
+    epochs = run.get("valid_epochs", list(range(1, len(errors) + 1)))
+    if epochs == list(range(1, len(errors) + 1)):
+        lines.append("* validation class error per epoch: " + ", ".join(f"{e:.1f}" for e in errors) + ".")
+    elif errors:
+        lines.append("* validation class error after epoch "
+                     + ", ".join(f"{n}: {e:.1f}" for n, e in zip(epochs, errors)) + ".")
     if "stage1" in result:
         s1 = result["stage1"]
         lines.append(f"* stage 1: {s1['epochs']} epochs, {hours(s1['train_s'] + s1['valid_s'])}.")
