@@ -147,13 +147,13 @@ PARTS_KEY = "__parts__"  # in the first part of an archive written in parts: the
 PART_OF_KEY = "__part_of__"  # in each other part: the first part's file name
 
 
-def part_paths(path: str, n_parts: int) -> List[str]:
+def _part_paths(path: str, n_parts: int) -> List[str]:
     """The files of an archive in `n_parts` parts: `path` itself (STEM.npz), then STEM-2.npz, STEM-3.npz, ..."""
     stem = path[:-len(".npz")] if path.endswith(".npz") else path
     return [path] + [f"{stem}-{i}.npz" for i in range(2, n_parts + 1)]
 
 
-def split_arrays(arrays: Mapping[str, np.ndarray], part_bytes: int) -> List[Dict[str, np.ndarray]]:
+def _split_arrays(arrays: Mapping[str, np.ndarray], part_bytes: int) -> List[Dict[str, np.ndarray]]:
     """`arrays` in their order, cut into consecutive groups of at most `part_bytes` bytes each (an array
     larger than that forms a group of its own)."""
     parts: List[Dict[str, np.ndarray]] = [{}]
@@ -169,10 +169,10 @@ def split_arrays(arrays: Mapping[str, np.ndarray], part_bytes: int) -> List[Dict
 
 def save_npz_parts(path: str, arrays: Mapping[str, np.ndarray], part_bytes: int) -> None:
     """Write `arrays` (as they are, compressed) atomically to `path`, or, when they hold more than
-    `part_bytes` bytes, to the files of `part_paths`: the first lists the others under PARTS_KEY, each
+    `part_bytes` bytes, to the files of `_part_paths`: the first lists the others under PARTS_KEY, each
     other names the first under PART_OF_KEY. Parts of an earlier, larger write are removed."""
-    parts = split_arrays({name: np.asarray(value) for name, value in arrays.items()}, part_bytes)
-    paths = part_paths(path, len(parts))
+    parts = _split_arrays({name: np.asarray(value) for name, value in arrays.items()}, part_bytes)
+    paths = _part_paths(path, len(parts))
     first = os.path.basename(path)
     for part, part_path in zip(parts[1:], paths[1:]):
         atomic_write(part_path, lambda tmp, part=part: save_npz(tmp, {**part, PART_OF_KEY: np.array(first)}, dtype=None))
@@ -180,8 +180,8 @@ def save_npz_parts(path: str, arrays: Mapping[str, np.ndarray], part_bytes: int)
     atomic_write(path, lambda tmp: save_npz(tmp, {**parts[0], **({PARTS_KEY: np.array(others)} if others else {})},
                                             dtype=None))
     extra = len(parts) + 1  # the parts of an earlier, larger write
-    while os.path.isfile(part_paths(path, extra)[-1]):
-        os.remove(part_paths(path, extra)[-1])
+    while os.path.isfile(_part_paths(path, extra)[-1]):
+        os.remove(_part_paths(path, extra)[-1])
         extra += 1
 
 

@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -131,15 +131,11 @@ def _kept(path: str, expected: dict, force: bool) -> Optional[dict]:
     return old if old is not None and all(old.get(k) == v for k, v in expected.items()) else None
 
 
-def _param_files(out: str) -> list:
-    """The names of the files results/NAME/ (`out`) holds its float16 weights in: params-fp16.npz and,
-    for a model past `float16.PART_BYTES`, its other parts."""
-    return [os.path.basename(f) for f in npz_part_files(os.path.join(out, PARAMS_FP16))]
-
-
-def _bytes(folder: str, files) -> int:
-    """The bytes of `files` in `folder` together."""
-    return sum(os.path.getsize(os.path.join(folder, name)) for name in files)
+def _param_files(out: str) -> Tuple[List[str], int]:
+    """The names of the files results/NAME/ (`out`) holds its float16 weights in (params-fp16.npz and,
+    for a model past `float16.PART_BYTES`, its other parts) and their bytes together."""
+    paths = npz_part_files(os.path.join(out, PARAMS_FP16))
+    return [os.path.basename(p) for p in paths], sum(os.path.getsize(p) for p in paths)
 
 
 def _write_json(path: str, value: dict) -> None:
@@ -201,8 +197,6 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
     metrics, copied = os.path.join(out, METRICS), False
     if run is not None:
         exported = export_float16(os.path.join(run, PARAMS), os.path.join(out, PARAMS_FP16))
-        echo(f"{' + '.join(_param_files(out))}: {'written' if exported['written'] else 'unchanged'} "
-             f"({_bytes(out, _param_files(out)) / 1e6:.1f} MB)")
         copied = not os.path.isfile(metrics) or file_sha256(metrics) != file_sha256(os.path.join(run, METRICS))
         if copied:
             shutil.copyfile(os.path.join(run, METRICS), metrics)
@@ -210,8 +204,11 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
         plot_curves(read_metrics(metrics), os.path.join(out, CURVES))
 
     fp16 = read_params(os.path.join(out, PARAMS_FP16))
+    files, size = _param_files(out)
     if run is None:
         exported = dict(n_parameters=sum(int(np.size(v)) for v in fp16.values()))
+    else:
+        echo(f"{' + '.join(files)}: {'written' if exported['written'] else 'unchanged'} ({size / 1e6:.1f} MB)")
     digest = params_digest(fp16)
     data_sha = {key: file_sha256(path) for key, path in data.items()}
     seed, force = settings.seed, settings.force
@@ -262,8 +259,7 @@ def publish_run(run: Optional[str], planned: PlannedRun, results: str, data_file
         note = (_read_json(os.path.join(out, PUBLISH)) or {}).get("note")
     _write_json(os.path.join(out, PUBLISH), dict(
         name=name, description=planned.description, run=run and os.path.abspath(run), training=facts, note=note,
-        params=dict(file=PARAMS_FP16, files=_param_files(out), bytes=_bytes(out, _param_files(out)),
-                    params_digest=digest,
+        params=dict(file=PARAMS_FP16, files=files, bytes=size, params_digest=digest,
                     **{k: v for k, v in exported.items() if k != "written"}),
         data={key: dict(path=path, sha256=data_sha[key]) for key, path in data.items()},
         params_digest=digest, evaluation=dict(seed=seed, iterations=iterations, threads=settings.threads),
