@@ -111,6 +111,8 @@ def test_killed_run_resumes_to_the_same_parameters(plan, uninterrupted, tmp_path
     assert code == -signal.SIGKILL
     progress = json.loads(tmp_path.joinpath(*progress_file).read_text())
     assert progress["protocol_epochs"] == 3 and 1 <= progress["epochs"] < 3
+    validated = progress["last_validated"]  # validate_every 2: none after epoch 1
+    assert validated is None if progress["epochs"] == 1 else validated["epoch"] == 2
     status = reproduce("status", plan, tmp_path)
     assert status.returncode == 0 and "tiny-stage1" in status.stdout
     again = reproduce("run", plan, tmp_path)

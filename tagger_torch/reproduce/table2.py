@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 
 from ..files import read_json, write_text
 from ..precision import cpu_bf16_native, cpu_capability, cpu_model
+from ..training.rundir import last_validated
 from .plan import MODEL_TITLES, PLAN, TABLE2_COLUMNS, PlannedRun, column
 from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, same_protocol
 
@@ -80,7 +81,8 @@ def write_progress(results: str, state: RunState) -> str:
     facts = run_facts(state)
     facts.pop("run_dir")
     progress = {"name": state.run.name, "epochs": state.epochs, "protocol_epochs": state.run.epochs,
-                "last": rows[-1] if rows else None, "seconds_per_epoch": state.seconds_per_epoch,
+                "last": rows[-1] if rows else None, "last_validated": last_validated(rows) or None,
+                "seconds_per_epoch": state.seconds_per_epoch,
                 "hours_left": state.hours_left, **facts, **machine()}
     write_text(os.path.join(folder, "progress.json"), json.dumps(progress, indent=2) + "\n")
     return folder
