@@ -249,7 +249,7 @@ def test_nonfinite_cost_within_an_epoch_stops_at_the_next_check(tmp_path, small_
 def test_adams_form_follows_compile_and_a_resumed_run_keeps_its_own(tmp_path, small_shapes_h5, tiny_config):
     """The fused Adam goes with a compiled step (Trainer objects only: nothing compiles before a step);
     a checkpoint keeps the run's form, and one written before the form was recorded resumes with the
-    foreach form that wrote it, also when that run was compiled."""
+    foreach form that wrote it, also when that run was compiled; `--adam` on resume switches it."""
     new = Trainer(tiny_config, small_shapes_h5, str(tmp_path / "new"), CPU, compile=True, echo=lambda s: None)
     assert new.optimizer.fused
     run = str(tmp_path / "run")
@@ -263,6 +263,14 @@ def test_adams_form_follows_compile_and_a_resumed_run_keeps_its_own(tmp_path, sm
     torch.save({**state, "compile": True}, path)
     resumed = Trainer(tiny_config, small_shapes_h5, run, CPU, resume=True, echo=lambda s: None)
     assert resumed.compile and not resumed.optimizer.fused
+    # an explicit form on resume switches it; each metrics line records the form its epoch used
+    torch.save({**state, "compile": False}, path)
+    result = invoke("train", "--resume", run, "--adam", "fused", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "fused Adam" in result.output and torch.load(path, weights_only=True)["fused_adam"] is True
+    assert [row["adam"] for row in metrics_of(run)] == ["fused"] * tiny_config.num_epochs
+    assert Trainer(tiny_config, small_shapes_h5, run, CPU, resume=True, fused_adam=False,
+                   echo=lambda s: None).optimizer.fused is False
 
 
 @pytest.mark.slow

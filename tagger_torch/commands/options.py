@@ -32,6 +32,15 @@ def compile_option(default: Optional[bool], help: str) -> Callable:
                         help=help)
 
 
+def adam_option() -> Callable:
+    """--adam fused|foreach: Adam's form (optim.BlocksAdam), passed on as `fused_adam` (None: the default)."""
+    return click.option("--adam", "fused_adam", type=click.Choice(("fused", "foreach")), default=None,
+                        callback=lambda ctx, param, value: None if value is None else value == "fused",
+                        help="Adam's form: the same rule, rounded differently. Default: a resumed run's own, else "
+                        "fused with a compiled step. Switching a run's form on resume saves the foreach form's extra "
+                        "time (docs/speed.md) but ends its bitwise equality with an uninterrupted run.")
+
+
 def cuda_graphs_option() -> Callable:
     """--cuda-graphs/--no-cuda-graphs: record a compiled step as CUDA graphs (precision.compile_mode)."""
     return click.option("--cuda-graphs/--no-cuda-graphs", "cuda_graphs", default=None,

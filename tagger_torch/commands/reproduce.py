@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..pretrained import source_results_dir
-from .options import device_option, precision_option
+from .options import adam_option, device_option, precision_option
 
 DEFAULT_RUNS_DIR = "~/tagger-runs"
 
@@ -48,7 +48,8 @@ def reproduce_command():
 @_place_options
 @device_option()
 @precision_option(" (the fast path where it is proven to learn as fp32 does), as train.")
-def run_command(names, runs_dir, data_dir, results, readme, plan, device, precision):
+@adam_option()
+def run_command(names, runs_dir, data_dir, results, readme, plan, device, precision, fused_adam):
     """Start or resume the planned runs NAMES (default: all) in the plan's order, score and publish each."""
     from ..precision import resolve_device
     from ..publish import PublishSettings
@@ -56,7 +57,7 @@ def run_command(names, runs_dir, data_dir, results, readme, plan, device, precis
 
     places = _places(runs_dir, data_dir, results, readme, plan)
     settings = PublishSettings(progress=sys.stderr.isatty())
-    code = run_plan(names, places, resolve_device(device), precision, settings, click.echo)
+    code = run_plan(names, places, resolve_device(device), precision, settings, click.echo, fused_adam=fused_adam)
     if code:
         raise SystemExit(code)
 

@@ -93,8 +93,9 @@ def check_stage1(run: PlannedRun, places: Places) -> Optional[RunState]:
 
 
 def train(run: PlannedRun, places: Places, device: torch.device, precision: str, echo: Echo,
-          progress: Optional[bool]) -> dict:
-    """Train (or resume) `run` until its protocol is done or a signal stops it; `Trainer.run`'s result."""
+          progress: Optional[bool], fused_adam: Optional[bool] = None) -> dict:
+    """Train (or resume) `run` until its protocol is done or a signal stops it; `Trainer.run`'s result.
+    fused_adam: Adam's form (`Trainer`; None: a resumed run's own, else as the Trainer picks)."""
     config, state = run.config(), places.state(run)
     hdf5 = make_data(places, run.data, echo)
     if os.path.isfile(os.path.join(state.directory, CHECKPOINT)):
@@ -105,12 +106,13 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
                               f"{', '.join(changed)}; move it away to start the plan's run")
         echo(f"{run.name}: resuming at epoch {state.epochs + 1} of {run.epochs}")
         trainer = Trainer(config, hdf5, state.directory, device, resume=True, precision="auto", echo=echo,
-                          validate_every=run.validate_every)
+                          validate_every=run.validate_every, fused_adam=fused_adam)
     else:
         stage1 = check_stage1(run, places)
         echo(f"{run.name}: training {run.epochs} epochs into {state.directory}")
         trainer = Trainer(config, hdf5, state.directory, device, precision=precision, echo=echo,
-                          load_from=None if stage1 is None else stage1.directory, validate_every=run.validate_every)
+                          load_from=None if stage1 is None else stage1.directory, validate_every=run.validate_every,
+                          fused_adam=fused_adam)
 
     def after_epoch(rows: List[dict]) -> bool:
         """The run's progress in results/ (so a machine taken back leaves it current) until its protocol
@@ -185,7 +187,7 @@ def write_readmes(places: Places, echo: Echo) -> None:
 
 
 def run_plan(names: Iterable[str], places: Places, device: torch.device, precision: str, settings: PublishSettings,
-             echo: Echo, progress: Optional[bool] = None) -> int:
+             echo: Echo, progress: Optional[bool] = None, fused_adam: Optional[bool] = None) -> int:
     """Train, score and publish the named runs (all: the whole plan) in the plan's order; stops at the
     first run a signal interrupts. Returns the exit status (128 + the signal's number after a signal)."""
     runs = selected(names, places.plan)
@@ -199,7 +201,7 @@ def run_plan(names: Iterable[str], places: Places, device: torch.device, precisi
             echo(f"{run.name}: published ({state.epochs} epochs)")
             continue
         if not state.finished:
-            result = train(run, places, device, precision, echo, progress)
+            result = train(run, places, device, precision, echo, progress, fused_adam)
             if result["stopped"]:
                 publish(run, places, settings, echo)
                 return 128 + result["signal"] if result["signal"] else 0

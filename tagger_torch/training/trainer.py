@@ -96,7 +96,7 @@ class Trainer:
                  resume: bool = False, precision: str = "auto", compile: Optional[bool] = None,
                  cuda_graphs: Optional[bool] = None, echo: Callable[[str], None] = print, info=None,
                  state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S,
-                 validate_every: int = 1):
+                 validate_every: int = 1, fused_adam: Optional[bool] = None):
         """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
         resuming, the run's own); compile: torch.compile the step (None: when the run ahead is long
         enough to repay compiling; when resuming, the run's own); cuda_graphs: a compiled step's
@@ -104,6 +104,9 @@ class Trainer:
         and state: the checkpoint, when the caller has read them already. checkpoint_every_s: seconds
         between the checkpoints written within an epoch (None: only at the end of each epoch and on a stop).
         validate_every: validate after every Nth epoch and after the last (`validates_after`).
+        fused_adam: Adam's form (`BlocksAdam`; None: the run's own when resuming, else the fused form
+        with a compiled step). The two forms round differently, so a run switched on resume is no longer
+        bitwise the uninterrupted one; metrics lines record each epoch's form (`adam`).
         Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
         if validate_every < 1:
             raise TaggerError(f"validate_every must be >= 1 (got {validate_every})")
@@ -143,7 +146,9 @@ class Trainer:
             compile = default_compile(steps_ahead * self.model.flop_per_step(config.batch_size) / 1e9)
         self.compile = bool(compile)
         # Adam's fused form goes with a compiled step; a resumed run keeps its own (they round differently)
-        self.optimizer.fused = state["fused_adam"] if state is not None else self.compile
+        if fused_adam is None:
+            fused_adam = state["fused_adam"] if state is not None else self.compile
+        self.optimizer.fused = fused_adam
         if state is None and self.rank == 0:
             write_run_files(out, config, hdf5=os.path.abspath(hdf5), load_from=load_from, device=str(device),
                             precision=self.precision, compile=self.compile, world_size=self.world)
@@ -279,7 +284,8 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
-        row.update(precision=self.precision, compiled=self.compile, world_size=self.world, device=self.device.type)
+        row.update(precision=self.precision, compiled=self.compile, adam="fused" if self.optimizer.fused else "foreach",
+                   world_size=self.world, device=self.device.type)
         if self.data.valid is not None and validates_after(self.epoch + 1, self.config.num_epochs, self.validate_every):
             row.update(self.validate())
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
@@ -337,16 +343,17 @@ def run_training(config, hdf5: str, out: str, device: torch.device, *, load_from
                  compile: Optional[bool] = None, cuda_graphs: Optional[bool] = None,
                  echo: Callable[[str], None] = print, progress: Optional[bool] = None, info=None,
                  state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S,
-                 validate_every: int = 1) -> dict:
+                 validate_every: int = 1, fused_adam: Optional[bool] = None) -> dict:
     """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
 
     resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
     as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
-    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s, validate_every: see `Trainer`.
+    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s, validate_every, fused_adam:
+    see `Trainer`.
     """
     trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
                       compile=compile, cuda_graphs=cuda_graphs, echo=echo, info=info, state=state,
-                      checkpoint_every_s=checkpoint_every_s, validate_every=validate_every)
+                      checkpoint_every_s=checkpoint_every_s, validate_every=validate_every, fused_adam=fused_adam)
     return trainer.run(max_steps=max_steps, progress=progress)
 
 
