@@ -37,8 +37,8 @@ def adam_option() -> Callable:
     return click.option("--adam", "fused_adam", type=click.Choice(("fused", "foreach")), default=None,
                         callback=lambda ctx, param, value: None if value is None else value == "fused",
                         help="Adam's form: the same rule, rounded differently. Default: a resumed run's own, else "
-                        "fused with a compiled step. Switching a run's form on resume saves the foreach form's extra "
-                        "time (docs/speed.md) but ends its bitwise equality with an uninterrupted run.")
+                        "fused with a compiled step. A run switched on resume (to fused: faster, docs/speed.md) is no "
+                        "longer bitwise the uninterrupted run.")
 
 
 def cuda_graphs_option() -> Callable:
