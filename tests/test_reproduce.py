@@ -147,6 +147,30 @@ def test_status_reports_every_run(plan, uninterrupted):
     assert "tiny-stage2: published (2 epochs)" in again.stdout
 
 
+def test_a_failed_publish_does_not_stop_the_plan(plan, tmp_path, monkeypatch):
+    """A finished run whose publishing fails is reported and the plan goes on to the next run (which
+    needs only the run directory); the exit status is then 1."""
+    from tagger_torch.publish import PublishSettings
+    from tagger_torch.reproduce import runner
+    from tagger_torch.reproduce.plan import load_plan
+
+    trained, published, lines = [], [], []
+
+    def publish(run, *args):
+        published.append(run.name)
+        if run.name == "tiny-stage1":
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(runner, "train", lambda run, *args: trained.append(run.name) or {"stopped": False})
+    monkeypatch.setattr(runner, "publish", publish)
+    monkeypatch.setattr(runner, "check_stage1", lambda run, places: None)
+    places = runner.Places(str(tmp_path / "runs"), plan[1], str(tmp_path / "results"), None, load_plan(plan[0]))
+    assert runner.run_plan([], places, "cpu", "fp32", PublishSettings(), lines.append) == 1
+    assert trained == published == ["tiny-stage1", "tiny-stage2"]
+    assert "tiny-stage1: publishing failed (RuntimeError: disk full)" in lines[0]
+    assert lines[-1] == "publishing failed for tiny-stage1"
+
+
 def test_bad_input(plan, tmp_path):
     assert_one_line_error(reproduce("run", plan, tmp_path, "no-such-run"), "unknown run 'no-such-run'")
     assert_one_line_error(reproduce("run", plan, tmp_path, "tiny-stage2"),

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from typing import Callable, Iterable, List, Optional
 
 import torch
@@ -189,8 +190,11 @@ def write_readmes(places: Places, echo: Echo) -> None:
 def run_plan(names: Iterable[str], places: Places, device: torch.device, precision: str, settings: PublishSettings,
              echo: Echo, progress: Optional[bool] = None, fused_adam: Optional[bool] = None) -> int:
     """Train, score and publish the named runs (all: the whole plan) in the plan's order; stops at the
-    first run a signal interrupts. Returns the exit status (128 + the signal's number after a signal)."""
-    runs = selected(names, places.plan)
+    first run a signal interrupts. A finished run whose publishing fails is reported (its run directory
+    stays, `reproduce publish NAME` retries) and the plan goes on, so one failure does not leave the
+    cores idle. Returns the exit status: 128 + the signal's number after a signal, 1 when a publishing
+    failed, else 0."""
+    runs, failed = selected(names, places.plan), []
     places.check_runs_dir()
     for run in runs:  # named runs whose stage 1 is not among them fail before any work
         if run.after is not None and run.after not in {r.name for r in runs}:
@@ -205,5 +209,14 @@ def run_plan(names: Iterable[str], places: Places, device: torch.device, precisi
             if result["stopped"]:
                 publish(run, places, settings, echo)
                 return 128 + result["signal"] if result["signal"] else 0
-        publish(run, places, settings, echo)
-    return 0
+        try:
+            publish(run, places, settings, echo)
+        except Exception as e:  # noqa: BLE001 -- the trained run stands; the next runs need only its directory
+            if not isinstance(e, TaggerError):
+                traceback.print_exc()
+            echo(f"{run.name}: publishing failed ({type(e).__name__}: {e}); its run directory stays, "
+                 f"`tagger-torch reproduce publish {run.name}` retries it; going on with the plan")
+            failed.append(run.name)
+    if failed:
+        echo(f"publishing failed for {', '.join(failed)}")
+    return 1 if failed else 0
