@@ -163,7 +163,8 @@ def results_readme(published: Dict[str, dict]) -> str:
              "Written by `tagger-torch reproduce publish NAME` from the finished training runs (rerun it; do not edit by "
              "hand). "
              "Each folder is a shipped model: `config.json`, `params-fp16.npz` (the final parameters stored as "
-             "float16; a model past 45 MB adds `params-fp16-2.npz`, read with it), `metrics.jsonl`, `curves.png`, the evaluations (`test.json`, `groups2.json`, `shapes2.json`, "
+             "float16; a model past 45 MB adds `params-fp16-2.npz`, read with it), `metrics.jsonl`, `curves.png`, "
+             "the evaluations (`test.json`, `groups2.json`, `shapes2.json`, "
              "`shapes4.json`, `single.json`, `fp16_change.json`), `figure4.png` and `publish.json`. Every score is "
              "computed from the float16 weights (except the float32 ones of `fp16_change.json`), on the CPU with "
              "one thread, noise seed 0; `make test-slow` checks that the weights reproduce `test.json`.", "",

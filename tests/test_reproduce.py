@@ -222,6 +222,8 @@ def test_validate_every_in_the_plan():
     assert "* validation class error after epoch 5: 50.0, 10: 40.0." in _run_section(result)
     for every_epoch in ({**run, "valid_epochs": [1, 2]}, run):  # (a result file from before `valid_epochs`)
         assert "* validation class error per epoch: 50.0, 40.0." in _run_section({**result, "run": every_epoch})
+    no_errors = {**run, "valid_class_error_per_epoch": [], "valid_epochs": []}
+    assert not any("validation class error" in line for line in _run_section({**result, "run": no_errors}))
 
 
 def test_flattened_rule():

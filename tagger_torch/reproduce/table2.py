@@ -36,12 +36,12 @@ def run_facts(state: RunState) -> dict:
     rows = state.rows
     train_s = sum(r.get("train_time_s") or 0 for r in rows)
     valid_s = sum(r.get("valid_time_s") or 0 for r in rows)
+    validated = [r for r in rows if "valid_class_error" in r]
     return {"run_dir": os.path.abspath(state.directory), "epochs": state.epochs,
             "steps": rows[-1].get("steps") if rows else 0, "train_s": round(train_s, 1), "valid_s": round(valid_s, 1),
             "s_per_epoch": round((train_s + valid_s) / len(rows), 1) if rows else None,
-            "valid_class_error_per_epoch": [round(last(r["valid_class_error"]), 3) for r in rows
-                                            if "valid_class_error" in r],
-            "valid_epochs": [r["epoch"] for r in rows if "valid_class_error" in r],  # which (`validate_every`)
+            "valid_class_error_per_epoch": [round(last(r["valid_class_error"]), 3) for r in validated],
+            "valid_epochs": [r["epoch"] for r in validated],  # which (`validate_every`)
             "config": read_json(os.path.join(state.directory, "config.json")),
             "run": read_json(os.path.join(state.directory, "run.json"))}
 
@@ -162,8 +162,9 @@ def _run_section(result: dict) -> List[str]:
              f"{test.get('iterations', '-')}, {test['seconds']:.0f} s; written {result['written']} on {result['cpu']} "
              f"({result.get('cpu_capability')}); load average then {result.get('load_avg')}."]
     errors = run["valid_class_error_per_epoch"]
-    epochs = run.get("valid_epochs", list(range(1, len(errors) + 1)))
-    if epochs == list(range(1, len(errors) + 1)):
+    every_epoch = list(range(1, len(errors) + 1))
+    epochs = run.get("valid_epochs", every_epoch)
+    if errors and epochs == every_epoch:
         lines.append("* validation class error per epoch: " + ", ".join(f"{e:.1f}" for e in errors) + ".")
     elif errors:
         lines.append("* validation class error after epoch "
