@@ -4,6 +4,7 @@ plan is consistent; bad input gets one line and exit 2."""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -132,6 +133,57 @@ def test_sigterm_saves_publishes_progress_and_resumes(plan, uninterrupted, tmp_p
     assert "resuming" in again.stdout
     same_params(uninterrupted[0], tmp_path)
     assert not (tmp_path / "results" / "progress" / "tiny-stage1" / "progress.json").exists()
+
+
+def test_a_run_continues_from_its_snapshot_on_another_machine(plan, uninterrupted, tmp_path):
+    """Killed after stage 1 published a snapshot, its run directory then lost with the machine: `run`
+    remakes the directory from results/progress/ and finishes the plan, the restart on record."""
+    resume_file = ("results", "progress", "tiny-stage1", "resume.json")
+    code, _ = interrupted(plan, tmp_path, signal.SIGKILL, wait_for=resume_file)
+    assert code == -signal.SIGKILL
+    epoch = json.loads(tmp_path.joinpath(*resume_file).read_text())["epoch"]
+    assert 1 <= epoch < 3
+    shutil.rmtree(tmp_path / "runs")  # the machine is gone; results/ (the work tree) stays
+    status = reproduce("status", plan, tmp_path)
+    assert status.returncode == 0 and f"training {epoch}/3" in " ".join(status.stdout.split())
+    again = reproduce("run", plan, tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"remade it from the float16 snapshot of epoch {epoch}" in again.stdout
+    assert "Adam starts again" in again.stdout
+    run = json.loads((tmp_path / "runs" / "tiny-stage1" / "run.json").read_text())
+    assert [r["epoch"] for r in run["restarts"]] == [epoch]
+    rows = [json.loads(ln) for ln in (tmp_path / "runs" / "tiny-stage1" / "metrics.jsonl").read_text().splitlines()]
+    before = [json.loads(ln) for ln in (uninterrupted[0] / "runs" / "tiny-stage1" / "metrics.jsonl").read_text()
+              .splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert [r["train_cost"] for r in rows[:epoch]] == [r["train_cost"] for r in before[:epoch]]
+    cell = json.loads((tmp_path / "results" / "table2" / "tiny-stage1.json").read_text())
+    assert cell["epochs"] == 3 and cell["run"]["run"]["restarts"][0]["epoch"] == epoch
+    assert not (tmp_path / "results" / "progress" / "tiny-stage1").exists()
+
+
+def test_snapshot_round_trip(uninterrupted, tmp_path):
+    """write_snapshot then restore_snapshot: the checkpoint's parameters rounded to float16, its noise
+    generator and epoch, no optimizer state; a snapshot whose parameters changed is refused."""
+    import torch
+    from tagger_torch.training.rundir import load_checkpoint
+    from tagger_torch.training.snapshot import RESUME, restore_snapshot, write_snapshot
+
+    run = str(uninterrupted[0] / "runs" / "tiny-stage1")
+    assert write_snapshot(run, str(tmp_path / "snap")) == 3
+    assert restore_snapshot(str(tmp_path / "snap"), str(tmp_path / "run")) == 3
+    original, restored = (load_checkpoint(os.path.join(d, "checkpoint.pt")) for d in (run, str(tmp_path / "run")))
+    assert restored["optimizer"] is None and restored["epoch"] == 3 and restored["step"] == 0
+    assert torch.equal(original["generator"], restored["generator"])
+    assert original["model"].keys() == restored["model"].keys()
+    for name, value in original["model"].items():
+        assert torch.equal(value.half().float(), restored["model"][name]), name
+    params = read_npz(str(tmp_path / "run" / "params.npz"))
+    assert all(np.array_equal(params[k], restored["model"][k].numpy()) for k in params)
+    resume = json.loads((tmp_path / "snap" / RESUME).read_text())
+    (tmp_path / "snap" / RESUME).write_text(json.dumps({**resume, "params_sha256": "0" * 64}))
+    with pytest.raises(TaggerError, match="inconsistent"):
+        restore_snapshot(str(tmp_path / "snap"), str(tmp_path / "other"))
 
 
 def test_status_reports_every_run(plan, uninterrupted):

@@ -5,12 +5,14 @@ CHECKPOINT_EVERY_S within an epoch and on SIGINT/SIGTERM), from its stage-1 run'
 has one, until its protocol is done; then its scorings are computed and results/ is written: the
 shipped model (`publish.publish_run`), its Table-2 cell (`table2.write_result`), the READMEs. Until
 then its progress is published after every epoch and when it stops (a signal), and running the
-command again continues it.
+command again continues it: from its checkpoint, or, on a machine without its run directory, from the
+float16 snapshot its progress holds (training/snapshot.py).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import traceback
@@ -24,7 +26,8 @@ from ..evaluate import evaluate_model
 from ..files import ensure_writable_dir, read_json, write_text
 from ..publish import PublishSettings, publish_run
 from ..results_readme import collect as collect_table1, update_readme_section, write_results_readme
-from ..training.rundir import CHECKPOINT, CONFIG, load_model
+from ..training.rundir import CHECKPOINT, CONFIG, load_model, run_params_path
+from ..training.snapshot import restore_snapshot
 from ..training.trainer import Trainer
 from .plan import PAPER, Plan, PlannedRun
 from .norms import write_norms
@@ -81,16 +84,21 @@ def make_data(places: Places, name: str, echo: Echo) -> str:
     return path
 
 
-def check_stage1(run: PlannedRun, places: Places) -> Optional[RunState]:
-    """The state of the run `run` starts from; TaggerError when it is missing or unfinished."""
+def check_stage1(run: PlannedRun, places: Places) -> Optional[str]:
+    """Where `run` loads the parameters of the run it starts from: that run's directory, or, when the
+    directory is gone (another machine), its shipped model (results/NAME/, float16). None for a run
+    without a stage 1; TaggerError when the stage 1 is missing or unfinished."""
     if run.after is None:
         return None
     before = places.state(places.plan.run(run.after))
-    if not before.finished or not os.path.isdir(before.directory):
-        where = "has no run directory" if not before.rows else f"has {before.epochs} of {before.run.epochs} epochs"
-        raise TaggerError(f"{run.name} starts from {run.after}, which {where} in {places.runs_dir}; "
-                          f"run it first: tagger-torch reproduce run {run.after}")
-    return before
+    shipped = os.path.join(places.results, run.after)
+    if before.finished and os.path.isdir(before.directory):
+        return before.directory
+    if before.finished and before.run.ship and run_params_path(shipped) is not None:
+        return shipped
+    where = "has no run directory" if not before.rows else f"has {before.epochs} of {before.run.epochs} epochs"
+    raise TaggerError(f"{run.name} starts from {run.after}, which {where} in {places.runs_dir}; "
+                      f"run it first: tagger-torch reproduce run {run.after}")
 
 
 def train(run: PlannedRun, places: Places, device: torch.device, precision: str, echo: Echo,
@@ -99,6 +107,10 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
     fused_adam: Adam's form (`Trainer`; None: a resumed run's own, else as the Trainer picks)."""
     config, state = run.config(), places.state(run)
     hdf5 = make_data(places, run.data, echo)
+    if state.snapshot is not None:
+        epoch = restore_snapshot(state.snapshot, state.directory)
+        echo(f"{run.name}: {state.directory} had no checkpoint; remade it from the float16 snapshot of epoch "
+             f"{epoch} in {state.snapshot}")
     if os.path.isfile(os.path.join(state.directory, CHECKPOINT)):
         saved = load_config(os.path.join(state.directory, CONFIG)).to_dict()
         changed = sorted(k for k, v in config.to_dict().items() if saved.get(k) != v)
@@ -112,7 +124,7 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
         stage1 = check_stage1(run, places)
         echo(f"{run.name}: training {run.epochs} epochs into {state.directory}")
         trainer = Trainer(config, hdf5, state.directory, device, precision=precision, echo=echo,
-                          load_from=None if stage1 is None else stage1.directory, validate_every=run.validate_every,
+                          load_from=stage1, validate_every=run.validate_every,
                           fused_adam=fused_adam)
 
     def after_epoch(rows: List[dict]) -> bool:
@@ -171,10 +183,7 @@ def publish(run: PlannedRun, places: Places, settings: PublishSettings, echo: Ec
             key = "class_error" if "class_error" in scored else "ami"
             echo(f"{run.name}: {first} {key} {scored[key][-1]:.3f} at T={len(scored[key])} (paper {run.cell.paper}); "
                  f"{write_result(places.results, state, scored, stage1)}")
-        progress_dir = os.path.join(places.results, PROGRESS, run.name)
-        for file in ("progress.json", "curves.png"):
-            if os.path.isfile(os.path.join(progress_dir, file)):
-                os.remove(os.path.join(progress_dir, file))
+        shutil.rmtree(os.path.join(places.results, PROGRESS, run.name), ignore_errors=True)
     write_readmes(places, echo)
 
 

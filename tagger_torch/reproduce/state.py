@@ -5,7 +5,9 @@
     RESULTS/table2/NAME.json    a Table-2 or check cell's result (reproduce/table2.py)
     RESULTS/norms/NAME.json     a LayerNorm placement's run (reproduce/norms.py)
     RESULTS/NAME/publish.json   a shipped model (tagger_torch.publish)
-    RESULTS/progress/NAME/      an unfinished run's progress.json and curves.png, as last published
+    RESULTS/progress/NAME/      an unfinished run's progress.json and curves.png, as last published, and
+                                its float16 snapshot (training/snapshot.py), which continues it when
+                                RUNS_DIR/NAME has no checkpoint (another machine)
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import List, Optional
 
 from ..files import read_json
 from ..training.rundir import CHECKPOINT, METRICS, last_validated, read_metrics
+from ..training.snapshot import has_snapshot
 from .plan import Flattened, PlannedRun
 
 PROGRESS = "progress"  # RESULTS/progress/NAME/: unfinished runs
@@ -45,9 +48,10 @@ class RunState:
     run: PlannedRun
     directory: str  # RUNS_DIR/NAME
     rows: List[dict]  # its metrics.jsonl
-    resumable: bool  # a checkpoint is there
+    resumable: bool  # a checkpoint is there, or a snapshot
     finished: bool  # the protocol is done: all epochs, or the baseline's validation flattened
     result: Optional[dict]  # RESULTS/table2/NAME.json or RESULTS/NAME/publish.json, when published
+    snapshot: Optional[str] = None  # RESULTS/progress/NAME when the run continues from its snapshot there
 
     @property
     def epochs(self) -> int:
@@ -111,13 +115,18 @@ def published_epochs(results: str, run: PlannedRun) -> Optional[dict]:
 
 
 def run_state(run: PlannedRun, runs_dir: str, results: str) -> RunState:
-    """Where `run` stands: its run directory, or, when that is gone (another machine), what results/
-    holds of it (a shipped model's metrics.jsonl, a Table-2 cell's epochs of the plan's protocol)."""
+    """Where `run` stands: its run directory, or, when that has no checkpoint (another machine), what
+    results/ holds of it (the float16 snapshot of an unfinished run, a shipped model's metrics.jsonl, a
+    Table-2 cell's epochs of the plan's protocol)."""
     directory = os.path.join(runs_dir, run.name)
     rows = read_metrics(os.path.join(directory, METRICS))
     result = published_epochs(results, run)
     resumable = os.path.isfile(os.path.join(directory, CHECKPOINT))
-    if not rows and run.ship:
+    snapshot = os.path.join(results, PROGRESS, run.name)
+    snapshot = snapshot if not resumable and has_snapshot(snapshot) else None
+    if snapshot is not None:
+        rows, resumable = read_metrics(os.path.join(snapshot, METRICS)), True
+    elif not rows and run.ship:
         rows = read_metrics(os.path.join(results, run.name, METRICS))
     elif not rows and result is not None and "run" in result and same_protocol(result, run):
         errors = result["run"]["valid_class_error_per_epoch"]
@@ -125,7 +134,7 @@ def run_state(run: PlannedRun, runs_dir: str, results: str) -> RunState:
                 for epoch, error in zip(result["run"].get("valid_epochs", range(1, len(errors) + 1)), errors)]
     epochs = rows[-1]["epoch"] if rows else 0
     finished = epochs >= run.epochs or (run.flattened is not None and has_flattened(rows, run.flattened))
-    return RunState(run, directory, rows, resumable, finished, result)
+    return RunState(run, directory, rows, resumable, finished, result, snapshot)
 
 
 def _cell(value, fmt: str) -> str:

@@ -3,7 +3,8 @@ sets each cell beside the paper's value. Everything is read off results/ (no run
 README says the same thing for the same files, on any machine.
 
     results/table2/NAME.json      a finished run's cell: its test class error, protocol and facts
-    results/progress/NAME/        an unfinished run as last published: progress.json, curves.png
+    results/progress/NAME/        an unfinished run as last published: progress.json, curves.png and the
+                                  float16 snapshot that continues it on another machine
     results/table2/README.md      the table, the rows without a result, and each run's facts
 """
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Dict, List, Optional
 
 from ..files import read_json, write_text
 from ..precision import cpu_bf16_native, cpu_capability, cpu_model
-from ..training.rundir import last_validated
+from ..training.rundir import CHECKPOINT, last_validated
+from ..training.snapshot import write_snapshot
 from .plan import MODEL_TITLES, PLAN, TABLE2_COLUMNS, PlannedRun, column
 from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, same_protocol
 
@@ -71,7 +73,8 @@ def write_result(results: str, state: RunState, scored: dict, stage1: Optional[R
 
 
 def write_progress(results: str, state: RunState) -> str:
-    """results/progress/NAME/progress.json (and curves.png beside it) of an unfinished run."""
+    """results/progress/NAME/progress.json (and curves.png beside it) of an unfinished run, and its float16
+    snapshot (training/snapshot.py) when its checkpoint stands at an epoch's end."""
     from ..visualize import plot_curves  # matplotlib only when a progress picture is drawn
 
     folder = os.path.join(results, PROGRESS, state.run.name)
@@ -85,6 +88,8 @@ def write_progress(results: str, state: RunState) -> str:
                 "seconds_per_epoch": state.seconds_per_epoch,
                 "hours_left": state.hours_left, **facts, **machine()}
     write_text(os.path.join(folder, "progress.json"), json.dumps(progress, indent=2) + "\n")
+    if os.path.isfile(os.path.join(state.directory, CHECKPOINT)):
+        write_snapshot(state.directory, folder)
     return folder
 
 

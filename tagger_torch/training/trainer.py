@@ -177,7 +177,10 @@ class Trainer:
             raise TaggerError(f"the checkpoint in {self.out} was written by {state['world_size']} "
                               f"process(es); resume it with as many (this job has {self.world})")
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        else:  # a run directory remade from a float16 snapshot (snapshot.restore_snapshot)
+            self.echo("Adam starts again: the checkpoint holds no optimizer state")
         self.generator.set_state(state["generators"][self.rank] if self.world > 1 else state["generator"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.order = None if state["order"] is None else state["order"].numpy()
