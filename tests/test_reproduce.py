@@ -186,6 +186,28 @@ def test_snapshot_round_trip(uninterrupted, tmp_path):
         restore_snapshot(str(tmp_path / "snap"), str(tmp_path / "other"))
 
 
+def test_a_shipped_stage1_without_its_directory_feeds_stage2(plan, tmp_path):
+    """Stage 2 loads a finished stage 1 from its run directory, or, when that is gone, from its shipped
+    float16 parameters; an unshipped stage 1 without a directory is an error."""
+    from tagger_torch.files import save_npz
+    from tagger_torch.reproduce import runner
+    from tagger_torch.reproduce.plan import load_plan
+
+    loaded = load_plan(plan[0])
+    stage1 = dataclasses.replace(loaded.run("tiny-stage1"), ship=True)
+    loaded = dataclasses.replace(loaded, runs=tuple(stage1 if r.name == "tiny-stage1" else r for r in loaded.runs))
+    places = runner.Places(str(tmp_path / "runs"), plan[1], str(tmp_path / "results"), None, loaded)
+    shipped = tmp_path / "results" / "tiny-stage1"
+    shipped.mkdir(parents=True)
+    (shipped / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e}) + "\n" for e in (1, 2, 3)))
+    with pytest.raises(TaggerError, match="finished, but neither its run directory"):
+        runner.check_stage1(loaded.run("tiny-stage2"), places)
+    save_npz(str(shipped / "params-fp16.npz"), {"W": np.zeros((2, 2))}, dtype=np.float16)
+    assert runner.check_stage1(loaded.run("tiny-stage2"), places) == str(shipped)
+    (tmp_path / "runs" / "tiny-stage1").mkdir(parents=True)
+    assert runner.check_stage1(loaded.run("tiny-stage2"), places) == str(tmp_path / "runs" / "tiny-stage1")
+
+
 def test_status_reports_every_run(plan, uninterrupted):
     status = reproduce("status", plan, uninterrupted[0])
     assert status.returncode == 0, status.stderr
