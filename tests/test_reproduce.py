@@ -245,6 +245,20 @@ def test_a_failed_publish_does_not_stop_the_plan(plan, tmp_path, monkeypatch):
     assert lines[-1] == "publishing failed for tiny-stage1"
 
 
+def test_one_run_command_per_runs_dir(plan, tmp_path):
+    """While a process holds RUNS_DIR/reproduce.pid, a second `reproduce run` there is refused in one line."""
+    import fcntl
+
+    (tmp_path / "runs").mkdir()
+    with open(tmp_path / "runs" / "reproduce.pid", "w") as held:
+        held.write("12345\n")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert_one_line_error(reproduce("run", plan, tmp_path), "another `tagger-torch reproduce run` (pid 12345)")
+    status = reproduce("status", plan, tmp_path)  # reading is never locked
+    assert status.returncode == 0
+
+
 def test_bad_input(plan, tmp_path):
     assert_one_line_error(reproduce("run", plan, tmp_path, "no-such-run"), "unknown run 'no-such-run'")
     assert_one_line_error(reproduce("run", plan, tmp_path, "tiny-stage2"),

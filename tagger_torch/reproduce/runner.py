@@ -10,13 +10,14 @@ float16 snapshot its progress holds (training/snapshot.py).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import traceback
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional
 
 import torch
 
@@ -35,6 +36,7 @@ from .state import CELL_FOLDERS, PROGRESS, RunState, run_state
 from .table2 import update_readme_table2, write_progress, write_result, write_table2
 
 Echo = Callable[[str], None]
+PID_FILE = "reproduce.pid"  # RUNS_DIR/reproduce.pid: the pid of the `reproduce run` training there (runs_dir_lock)
 
 
 class Places:
@@ -62,6 +64,36 @@ class Places:
         if os.path.exists(self.runs_dir) and not os.path.isdir(self.runs_dir):
             raise TaggerError(f"--runs-dir {self.runs_dir} is a file, not a folder")
         ensure_writable_dir(self.runs_dir, "--runs-dir ")
+
+
+@contextlib.contextmanager
+def runs_dir_lock(runs_dir: str) -> Iterator[None]:
+    """Hold RUNS_DIR/reproduce.pid (this process's pid, under an exclusive lock that ends with the
+    process, kill -9 included) while the block runs; TaggerError when another process holds it: two
+    `reproduce run` in one folder would train the same run directories at once."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    path = os.path.join(runs_dir, PID_FILE)
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise TaggerError(f"another `tagger-torch reproduce run` (pid {pid}) is training in {runs_dir}; "
+                              f"stop it first (kill -TERM {pid}) or use another --runs-dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
 
 
 def selected(names: Iterable[str], plan: Plan) -> List[PlannedRun]:
@@ -204,31 +236,33 @@ def run_plan(names: Iterable[str], places: Places, device: torch.device, precisi
     """Train, score and publish the named runs (all: the whole plan) in the plan's order; stops at the
     first run a signal interrupts. A finished run whose publishing fails is reported (its run directory
     stays, `reproduce publish NAME` retries) and the plan goes on, so one failure does not leave the
-    cores idle. Returns the exit status: 128 + the signal's number after a signal, 1 when a publishing
-    failed, else 0."""
+    cores idle. While it runs, RUNS_DIR/reproduce.pid holds its pid (`runs_dir_lock`: a second one in the
+    same folder is refused). Returns the exit status: 128 + the signal's number after a signal, 1 when a
+    publishing failed, else 0."""
     runs, failed = selected(names, places.plan), []
     places.check_runs_dir()
-    for run in runs:  # named runs whose stage 1 is not among them fail before any work
-        if run.after is not None and run.after not in {r.name for r in runs}:
-            check_stage1(run, places)
-    for run in runs:
-        state = places.state(run)
-        if state.stage == "published":
-            echo(f"{run.name}: published ({state.epochs} epochs)")
-            continue
-        if not state.finished:
-            result = train(run, places, device, precision, echo, progress, fused_adam)
-            if result["stopped"]:
+    with runs_dir_lock(places.runs_dir):
+        for run in runs:  # named runs whose stage 1 is not among them fail before any work
+            if run.after is not None and run.after not in {r.name for r in runs}:
+                check_stage1(run, places)
+        for run in runs:
+            state = places.state(run)
+            if state.stage == "published":
+                echo(f"{run.name}: published ({state.epochs} epochs)")
+                continue
+            if not state.finished:
+                result = train(run, places, device, precision, echo, progress, fused_adam)
+                if result["stopped"]:
+                    publish(run, places, settings, echo)
+                    return 128 + result["signal"] if result["signal"] else 0
+            try:
                 publish(run, places, settings, echo)
-                return 128 + result["signal"] if result["signal"] else 0
-        try:
-            publish(run, places, settings, echo)
-        except Exception as e:  # noqa: BLE001 -- the trained run stands; the next runs need only its directory
-            if not isinstance(e, TaggerError):
-                traceback.print_exc()
-            echo(f"{run.name}: publishing failed ({type(e).__name__}: {e}); its run directory stays, "
-                 f"`tagger-torch reproduce publish {run.name}` retries it; going on with the plan")
-            failed.append(run.name)
-    if failed:
-        echo(f"publishing failed for {', '.join(failed)}")
-    return 1 if failed else 0
+            except Exception as e:  # noqa: BLE001 -- the trained run stands; the next runs need only its directory
+                if not isinstance(e, TaggerError):
+                    traceback.print_exc()
+                echo(f"{run.name}: publishing failed ({type(e).__name__}: {e}); its run directory stays, "
+                     f"`tagger-torch reproduce publish {run.name}` retries it; going on with the plan")
+                failed.append(run.name)
+        if failed:
+            echo(f"publishing failed for {', '.join(failed)}")
+        return 1 if failed else 0
