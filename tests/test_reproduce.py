@@ -163,14 +163,18 @@ def test_a_run_continues_from_its_snapshot_on_another_machine(plan, uninterrupte
 
 
 def test_snapshot_round_trip(uninterrupted, tmp_path):
-    """write_snapshot then restore_snapshot: the checkpoint's parameters rounded to float16, its noise
-    generator and epoch, no optimizer state; a snapshot whose parameters changed is refused."""
+    """write_snapshot (twice: the second leaves the files as they are) then restore_snapshot: the
+    checkpoint's parameters rounded to float16, its noise generator and epoch, no optimizer state; a
+    snapshot whose parameters changed is refused."""
     import torch
     from tagger_torch.training.rundir import load_checkpoint
     from tagger_torch.training.snapshot import RESUME, restore_snapshot, write_snapshot
 
     run = str(uninterrupted[0] / "runs" / "tiny-stage1")
     assert write_snapshot(run, str(tmp_path / "snap")) == 3
+    written = {f: (tmp_path / "snap" / f).stat().st_mtime_ns for f in os.listdir(tmp_path / "snap")}
+    assert write_snapshot(run, str(tmp_path / "snap")) == 3  # the same state again: no file rewritten
+    assert written == {f: (tmp_path / "snap" / f).stat().st_mtime_ns for f in os.listdir(tmp_path / "snap")}
     assert restore_snapshot(str(tmp_path / "snap"), str(tmp_path / "run")) == 3
     original, restored = (load_checkpoint(os.path.join(d, "checkpoint.pt")) for d in (run, str(tmp_path / "run")))
     assert restored["optimizer"] is None and restored["epoch"] == 3 and restored["step"] == 0

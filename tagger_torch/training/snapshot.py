@@ -73,15 +73,17 @@ def write_snapshot(run: str, folder: str) -> Optional[int]:
     if state["step"] != 0 or state["world_size"] != 1:
         return None
     half, _ = to_float16({name: value.numpy() for name, value in state["model"].items()})
+    resume = {"epoch": state["epoch"], **{key: state[key] for key in _SETTINGS},
+              "generator": base64.b64encode(state["generator"].numpy().tobytes()).decode("ascii"),
+              "params_sha256": params_digest(half)}
+    if read_json(os.path.join(folder, RESUME)) == resume:  # this snapshot is there (its files' bytes stay)
+        return state["epoch"]
     os.makedirs(folder, exist_ok=True)
     save_npz_parts(os.path.join(folder, SNAPSHOT_PARAMS), half, PART_BYTES)
     for name in (CONFIG, RUN):
         _copy_text(os.path.join(run, name), os.path.join(folder, name))
     write_metrics(os.path.join(folder, METRICS),
                   [row for row in read_metrics(os.path.join(run, METRICS)) if row["epoch"] <= state["epoch"]])
-    resume = {"epoch": state["epoch"], **{key: state[key] for key in _SETTINGS},
-              "generator": base64.b64encode(state["generator"].numpy().tobytes()).decode("ascii"),
-              "params_sha256": params_digest(half)}
     write_text(os.path.join(folder, RESUME), json.dumps(resume, indent=2) + "\n")
     return state["epoch"]
 
