@@ -2,6 +2,7 @@
 with a float16 copy (for checks when the float32 original is gone). Used by publish.py."""
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Mapping
 
@@ -36,6 +37,16 @@ def to_float16(params: Mapping[str, np.ndarray]) -> tuple:
     n = sum(int(np.size(v)) for v in out.values())
     return out, dict(n_parameters=n, max_abs_change=max_abs, max_rel_change_normal=max_rel,
                      n_became_zero=zeroed, n_subnormal=subnormal)
+
+
+def params_digest(params: Mapping[str, np.ndarray]) -> str:
+    """sha256 of the parameters' names, dtypes, shapes and values (not of the file's bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(params):
+        a = np.ascontiguousarray(params[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def rounding_preimage(half: np.ndarray, rng: np.random.Generator) -> np.ndarray:

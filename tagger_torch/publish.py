@@ -43,7 +43,7 @@ from .config import load_config
 from .errors import TaggerError
 from .evaluate import evaluate_model, format_table
 from .files import npz_part_files, read_npz, write_text
-from .float16 import export_float16, rounding_preimage
+from .float16 import export_float16, params_digest, rounding_preimage
 from .inputs import read_params
 from .models import Split, build_model
 from .precision import autocast, cpu_model
@@ -71,16 +71,6 @@ class PublishSettings:
 
 SCORES = ("denoising_cost", "ami", "ari", "class_error")  # per-iteration scores, where a model has them
 FIGURE_EXAMPLES = 7  # examples 0..6 of the first scoring's split; then the first example of each panel case
-
-
-def params_digest(params: Mapping[str, np.ndarray]) -> str:
-    """sha256 of the parameters' names, dtypes, shapes and values (not of the file's bytes)."""
-    h = hashlib.sha256()
-    for name in sorted(params):
-        a = np.ascontiguousarray(params[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def file_sha256(path: str) -> str:

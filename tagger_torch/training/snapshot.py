@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import base64
 import datetime
-import hashlib
 import json
 import os
-from typing import Mapping, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
 from ..errors import TaggerError
 from ..files import atomic_write, read_json, read_npz_parts, save_npz, save_npz_parts, write_text
-from ..float16 import PART_BYTES, to_float16
+from ..float16 import PART_BYTES, params_digest, to_float16
 from .rundir import (CHECKPOINT, CONFIG, METRICS, PARAMS, RUN, load_checkpoint, read_metrics, save_checkpoint,
                      write_metrics)
 
@@ -43,16 +42,6 @@ _SETTINGS = ("n_train", "device_type", "precision", "compile", "fused_adam")
 def _copy_text(src: str, dst: str) -> None:
     with open(src, encoding="utf-8") as f:
         write_text(dst, f.read())
-
-
-def params_digest(params: Mapping[str, np.ndarray]) -> str:
-    """sha256 of the arrays in name order: each one's name, dtype, shape and bytes."""
-    digest = hashlib.sha256()
-    for name in sorted(params):
-        array = np.ascontiguousarray(params[name])
-        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def has_snapshot(folder: str) -> bool:
