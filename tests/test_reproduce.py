@@ -263,6 +263,25 @@ def test_one_run_command_per_runs_dir(plan, tmp_path):
     assert status.returncode == 0
 
 
+def test_training_goes_on_when_progress_cannot_be_written(plan, tmp_path, monkeypatch):
+    """A failure to write results/progress/ (a full disk) is reported after each epoch; training goes on."""
+    import torch
+    from tagger_torch.publish import PublishSettings
+    from tagger_torch.reproduce import runner
+    from tagger_torch.reproduce.plan import load_plan
+
+    def write_progress(results, state):
+        raise TaggerError("disk full")
+
+    monkeypatch.setattr(runner, "write_progress", write_progress)
+    lines = []
+    places = runner.Places(str(tmp_path / "runs"), plan[1], str(tmp_path / "results"), None, load_plan(plan[0]))
+    device = torch.device("cpu")
+    assert runner.run_plan(["tiny-stage1"], places, device, "fp32", PublishSettings(progress=False), lines.append) == 0
+    assert "tiny-stage1: could not publish its progress after epoch 1 (disk full); training goes on" in lines
+    assert (tmp_path / "results" / "table2" / "tiny-stage1.json").exists()  # trained to the end and published
+
+
 def test_bad_input(plan, tmp_path):
     assert_one_line_error(reproduce("run", plan, tmp_path, "no-such-run"), "unknown run 'no-such-run'")
     assert_one_line_error(reproduce("run", plan, tmp_path, "tiny-stage2"),

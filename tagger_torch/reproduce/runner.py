@@ -164,11 +164,15 @@ def train(run: PlannedRun, places: Places, device: torch.device, precision: str,
 
     def after_epoch(rows: List[dict]) -> bool:
         """The run's progress in results/ (so a machine taken back leaves it current) until its protocol
-        is done (RunState.finished: all epochs, or a baseline's validation flattened); True ends training."""
+        is done (RunState.finished: all epochs, or a baseline's validation flattened); True ends training.
+        Training goes on when results/ cannot be written (the run directory holds everything)."""
         state = places.state(run)
         if not state.finished:
-            write_progress(places.results, state)
-            write_readmes(places, echo=lambda text: None)
+            try:
+                write_progress(places.results, state)
+                write_readmes(places, echo=lambda text: None)
+            except (TaggerError, OSError) as e:
+                echo(f"{run.name}: could not publish its progress after epoch {state.epochs} ({e}); training goes on")
         return state.finished
 
     return trainer.run(progress=progress, done=after_epoch)
