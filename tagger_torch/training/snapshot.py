@@ -48,12 +48,6 @@ def has_snapshot(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, RESUME))
 
 
-def snapshot_epoch(folder: str) -> Optional[int]:
-    """The epoch the snapshot in `folder` continues after; None when there is none."""
-    resume = read_json(os.path.join(folder, RESUME))
-    return None if resume is None else resume["epoch"]
-
-
 def write_snapshot(run: str, folder: str) -> Optional[int]:
     """Write the snapshot of run directory `run` after its last finished epoch into `folder`; returns
     that epoch, or None (nothing written) when the checkpoint stands within an epoch or holds several
