@@ -145,7 +145,7 @@ def test_a_run_continues_from_its_snapshot_on_another_machine(plan, uninterrupte
     assert 1 <= epoch < 3
     shutil.rmtree(tmp_path / "runs")  # the machine is gone; results/ (the work tree) stays
     status = reproduce("status", plan, tmp_path)
-    assert status.returncode == 0 and f"training {epoch}/3" in " ".join(status.stdout.split())
+    assert status.returncode == 0 and f"tiny-stage1 snapshot {epoch}/3" in " ".join(status.stdout.split())
     again = reproduce("run", plan, tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"remade it from the float16 snapshot of epoch {epoch}" in again.stdout

@@ -74,9 +74,12 @@ class RunState:
 
     @property
     def stage(self) -> str:
-        """'published', 'finished' (not yet published), 'training' (started), 'queued'."""
+        """'published', 'finished' (not yet published), 'training' (started), 'snapshot' (started, its run
+        directory not on this machine: `reproduce run` continues it from its snapshot), 'queued'."""
         if self.finished:
             return "published" if self.result is not None and self.result.get("epochs") == self.epochs else "finished"
+        if self.snapshot is not None:
+            return "snapshot"
         return "training" if self.rows or self.resumable else "queued"
 
 
