@@ -123,17 +123,17 @@ def check_stage1(run: PlannedRun, places: Places) -> Optional[str]:
     if run.after is None:
         return None
     before = places.state(places.plan.run(run.after))
-    shipped = os.path.join(places.results, run.after)
-    if before.finished and os.path.isdir(before.directory):
+    if not before.finished:
+        where = "has no run directory" if not before.rows else f"has {before.epochs} of {before.run.epochs} epochs"
+        raise TaggerError(f"{run.name} starts from {run.after}, which {where} in {places.runs_dir}; "
+                          f"run it first: tagger-torch reproduce run {run.after}")
+    if os.path.isdir(before.directory):
         return before.directory
-    if before.finished and before.run.ship and run_params_path(shipped) is not None:
+    shipped = os.path.join(places.results, run.after)
+    if before.run.ship and run_params_path(shipped) is not None:
         return shipped
-    if before.finished:
-        raise TaggerError(f"{run.name} starts from {run.after}, which finished, but neither its run directory "
-                          f"{before.directory} nor its shipped parameters ({shipped}) are here")
-    where = "has no run directory" if not before.rows else f"has {before.epochs} of {before.run.epochs} epochs"
-    raise TaggerError(f"{run.name} starts from {run.after}, which {where} in {places.runs_dir}; "
-                      f"run it first: tagger-torch reproduce run {run.after}")
+    raise TaggerError(f"{run.name} starts from {run.after}, which finished, but neither its run directory "
+                      f"{before.directory} nor its shipped parameters ({shipped}) are here")
 
 
 def train(run: PlannedRun, places: Places, device: torch.device, precision: str, echo: Echo,
