@@ -51,11 +51,17 @@ def image_shape(in_dim: Sequence[int]) -> tuple:
 
 
 def plot_curves(history: List[dict], path: str) -> None:
-    """DIR/curves.png: training cost and validation denoising cost per epoch (and class error)."""
+    """DIR/curves.png: training cost and validation denoising cost per epoch, and below them the class
+    error and the grouping scores (AMI, ARI) where the rows have them."""
     epochs = [r["epoch"] for r in history]
-    with_class = any("valid_class_error" in r or "train_class_error" in r for r in history)
-    fig = _figure(6.5, 3.8 if not with_class else 6.5)
-    ax = fig.add_subplot(2 if with_class else 1, 1, 1)
+    # the panels below the costs: (y label, [(metrics key, curve label)])
+    panels = [("class error %", [("train_class_error", "train (corrupted labelled batch)"),
+                                 ("valid_class_error", "valid (clean, last iteration)")]),
+              ("grouping", [("valid_ami", "valid AMI (clean, last iteration, the first examples)"),
+                            ("valid_ari", "valid ARI (clean, last iteration, the first examples)")])]
+    panels = [(title, curves) for title, curves in panels if any(key in r for key, _ in curves for r in history)]
+    fig = _figure(6.5, 3.8 + 2.7 * len(panels))
+    ax = fig.add_subplot(1 + len(panels), 1, 1)
     ax.plot(epochs, [r["train_cost"] for r in history], "o-", ms=3, label="train cost (corrupted, mean over iterations)")
     valid = [r for r in history if "valid_denoising_cost" in r]
     if valid:
@@ -68,18 +74,17 @@ def plot_curves(history: List[dict], path: str) -> None:
     ax.set_ylabel("cost")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    if with_class:
-        ax2 = fig.add_subplot(2, 1, 2)
-        for key, label in (("train_class_error", "train (corrupted labelled batch)"),
-                           ("valid_class_error", "valid (clean, last iteration)")):
+    for i, (title, curves) in enumerate(panels):
+        below = fig.add_subplot(1 + len(panels), 1, 2 + i)
+        for key, label in curves:
             rows = [r for r in history if key in r]
             if rows:
                 values = [r[key][-1] if isinstance(r[key], list) else r[key] for r in rows]
-                ax2.plot([r["epoch"] for r in rows], values, "o-", ms=3, label=label)
-        ax2.set_xlabel("epoch")
-        ax2.set_ylabel("class error %")
-        ax2.grid(alpha=0.3)
-        ax2.legend(fontsize=8)
+                below.plot([r["epoch"] for r in rows], values, "o-", ms=3, label=label)
+        below.set_xlabel("epoch")
+        below.set_ylabel(title)
+        below.grid(alpha=0.3)
+        below.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, path)
 

@@ -17,7 +17,7 @@ from tagger_torch.files import read_npz
 from tagger_torch.reproduce.plan import PAPER, PAPER_TABLE2, TABLE2_COLUMNS, column
 from tagger_torch.errors import TaggerError
 from tagger_torch.reproduce.state import RunState, has_flattened, status_table
-from tagger_torch.reproduce.table2 import _run_section
+from tagger_torch.reproduce.table2 import _run_section, cell_text
 from tagger_torch.reproduce.plan import Flattened
 from tiny import assert_one_line_error, invoke
 
@@ -219,6 +219,7 @@ def test_status_reports_every_run(plan, uninterrupted):
     assert rows["tiny-stage1"][1:3] == ["published", "3/3"]
     last = json.loads((uninterrupted[0] / "runs" / "tiny-stage1" / "metrics.jsonl").read_text().splitlines()[-1])
     assert rows["tiny-stage1"][3] == f"{last['valid_denoising_cost'][-1]:.4f}"
+    assert rows["tiny-stage1"][5] == f"{last['valid_ami'][-1]:.2f}" and last["valid_grouping_examples"] == 100
     assert rows["tiny-stage2"][1:3] == ["published", "2/2"]
     again = reproduce("run", plan, uninterrupted[0])  # nothing left to do
     assert again.returncode == 0 and "tiny-stage1: published (3 epochs)" in again.stdout
@@ -335,6 +336,22 @@ def test_validate_every_in_the_plan():
         assert "* validation class error per epoch: 50.0, 40.0." in _run_section({**result, "run": every_epoch})
     no_errors = {**run, "valid_class_error_per_epoch": [], "valid_epochs": []}
     assert not any("validation class error" in line for line in _run_section({**result, "run": no_errors}))
+
+
+def test_a_stage_2_cell_shows_its_stage_1_in_progress_with_its_grouping(tmp_path):
+    """Table 2's cell of a stage 2 not yet started: its stage 1's epochs, the AMI of its last validation
+    when it was scored, and the link to its curve."""
+    stage2 = PAPER.run("freq20-2mnist-tagger-1k")
+    folder = tmp_path / "progress" / stage2.after
+    folder.mkdir(parents=True)
+    progress = {"epochs": 12, "protocol_epochs": 150, "valid_class_error_per_epoch": [],
+                "last_validated": {"epoch": 10, "valid_ami": [0.1, 0.25, 0.312]}}
+    (folder / "progress.json").write_text(json.dumps(progress))
+    assert cell_text(str(tmp_path), stage2, {}, "P/") == (
+        f"in progress: stage 1 12 of 150 epochs, valid AMI 0.31 after epoch 10 ([curve](P/{stage2.after}/curves.png))")
+    (folder / "progress.json").write_text(json.dumps({**progress, "last_validated": {"epoch": 10}}))
+    assert cell_text(str(tmp_path), stage2, {}, "P/") == (
+        f"in progress: stage 1 12 of 150 epochs ([curve](P/{stage2.after}/curves.png))")
 
 
 def test_flattened_rule():

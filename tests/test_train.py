@@ -160,6 +160,45 @@ def test_validating_every_nth_epoch_trains_the_same_parameters(tmp_path, small_s
         Trainer(config, small_shapes_h5, str(tmp_path / "zero"), CPU, validate_every=0, echo=lambda s: None)
 
 
+def test_the_grouping_is_scored_on_the_first_validation_examples_without_changing_training(tmp_path, small_shapes_h5,
+                                                                                            tiny_config):
+    """With true masks in the file, each validation also scores the grouping (AMI, ARI per iteration) of the
+    split's first N examples, drawing its noise after the validation cost's; training, its parameters and the
+    validation cost are those of a run without it (--valid-grouping 0)."""
+    lines = []
+    run_training(tiny_config, small_shapes_h5, str(tmp_path / "scored"), CPU, echo=lines.append, valid_grouping=60)
+    result = invoke("train", "--hdf5", small_shapes_h5, "--config", write_json(tmp_path / "c.json", tiny_config.to_dict()),
+                    "--out", tmp_path / "unscored", "--valid-grouping", 0, "--device", "cpu", "--no-compile")
+    assert result.exit_code == 0, result.output
+    assert "valid AMI" not in result.output
+    assert_same_params(params_of(tmp_path / "scored"), params_of(tmp_path / "unscored"))
+    scored, unscored = metrics_of(tmp_path / "scored"), metrics_of(tmp_path / "unscored")
+    grouping = ("valid_ami", "valid_ari", "valid_grouping_examples")
+    assert [{k: v for k, v in r.items() if k not in grouping} for r in scored] == unscored
+    assert all(not set(grouping) & set(r) for r in unscored)
+    last = scored[-1]
+    assert last["valid_grouping_examples"] == 60 and len(last["valid_ami"]) == len(last["valid_ari"]) == 2
+    assert f"valid AMI per iteration {last['valid_ami'][0]:.3f} {last['valid_ami'][1]:.3f} (first 60)" in lines[-1]
+    # the same scores from the epoch's parameters: the validation's generator after the cost's pass
+    from tagger_torch.models import Split
+    from tagger_torch.training.streams import load_examples
+    from tagger_torch.training.trainer import validation_generator
+    model = Tagger(tiny_config, params=params_of(tmp_path / "scored"))
+    valid = load_examples(small_shapes_h5, "valid", tiny_config, CPU, labels=False, masks=True)
+    generator = validation_generator(tiny_config.seed, 2, CPU)
+    with torch.no_grad():
+        cost = model.evaluate(Split(valid.x, None), batch_size=50, generator=generator)["denoising_cost"]
+        again = model.evaluate(Split(valid.x[:60], None, valid.masks[:60]), batch_size=50, generator=generator)
+    assert cost == pytest.approx(last["valid_denoising_cost"], rel=1e-6)
+    assert again["ami"] == pytest.approx(last["valid_ami"], abs=1e-9)
+    assert again["ari"] == pytest.approx(last["valid_ari"], abs=1e-9)
+    # more examples than the split holds: all of them
+    trainer = Trainer(tiny_config, small_shapes_h5, str(tmp_path / "all"), CPU, valid_grouping=10_000, echo=lambda s: None)
+    assert len(trainer.valid_masks) == len(valid.x)
+    with pytest.raises(TaggerError, match="valid_grouping must be >= 0"):
+        Trainer(tiny_config, small_shapes_h5, str(tmp_path / "bad"), CPU, valid_grouping=-1, echo=lambda s: None)
+
+
 def test_an_early_stop_rule_ends_training_after_an_epoch(tmp_path, small_shapes_h5, tiny_config):
     trainer = Trainer(tiny_config, small_shapes_h5, str(tmp_path / "run"), CPU, echo=lambda s: None)
     result = trainer.run(done=lambda rows: rows[-1]["epoch"] == 1)

@@ -39,6 +39,15 @@ def test_curves_and_helpers(tmp_path):
              "valid_class_error": [50.0 / e, 40.0 / e]} for e in (1, 2, 3)]
     plot_curves(rows, str(tmp_path / "curves.png"))
     assert is_png(tmp_path / "curves.png")
+    # a panel below the costs for each of class error and grouping, where the rows have them
+    import matplotlib.pyplot as plt
+    grouping = [{**r, "valid_ami": [0.1 * r["epoch"], 0.2 * r["epoch"]], "valid_ari": [0.1, 0.15]} for r in rows]
+    costs_only = [{k: v for k, v in r.items() if k != "valid_class_error"} for r in rows]
+    heights = []
+    for case, case_rows in (("costs", costs_only), ("class", rows), ("both", grouping)):
+        plot_curves(case_rows, str(tmp_path / f"{case}.png"))
+        heights.append(plt.imread(str(tmp_path / f"{case}.png")).shape[0])
+    assert heights[0] < heights[1] < heights[2]
     assert image_shape((400,)) == (20, 20) and image_shape((1, 28, 28)) == (28, 28) and image_shape((6,)) == (1, 6)
     m = np.array([[1.0, 0.0], [0.0, 1.0]])  # two pixels, each owned by one group
     rgb = coloured(m)

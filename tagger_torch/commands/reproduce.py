@@ -74,7 +74,8 @@ def status_command(names, runs_dir, data_dir, results, readme, plan):
     places = _places(runs_dir, data_dir, results, readme, plan)
     click.echo(status_table([places.state(run) for run in selected(names, places.plan)]))
     click.echo(f"run directories: {places.runs_dir}; results: {places.results}; this CPU: {cpu_model()} "
-               "(s/epoch: the median of a run's last 5 epochs, on the machine that trained them)")
+               "(s/epoch: the median of a run's last 5 epochs, on the machine that trained them; AMI: the last "
+               "validation's grouping at the last iteration, on the split's first examples, `train --valid-grouping`)")
 
 
 @reproduce_command.command("publish")

@@ -16,7 +16,7 @@ from ..precision import resolve_device
 from ..pretrained import pretrained_or_path
 from ..training import run_training
 from ..training.rundir import CHECKPOINT, CONFIG, load_checkpoint, prepare_run_dir, resolve_params_path
-from ..training.trainer import CHECKPOINT_EVERY_S
+from ..training.trainer import CHECKPOINT_EVERY_S, VALID_GROUPING
 from .options import (adam_option, compile_option, config_options, cuda_graphs_option, device_option,
                       precision_option)
 
@@ -59,11 +59,15 @@ def labeled_samples_flag(value: Optional[str]) -> Union[None, str, int]:
 @click.option("--validate-every", type=click.IntRange(1), default=1, show_default=True,
               help="Validate after every Nth epoch and after the last. Validation draws its own noise, so the "
               "trained parameters are the same for any N; only the metrics' validation rows thin out.")
+@click.option("--valid-grouping", type=click.IntRange(0), default=VALID_GROUPING, show_default=True,
+              help="With each validation, score the grouping (AMI, ARI per iteration) on the first N validation "
+              "examples, for a model that groups and a file with true masks (0: never). Its own noise: the "
+              "trained parameters do not depend on it.")
 @click.option("--max-steps", type=click.IntRange(1), hidden=True,
               help="Stop as if interrupted after this many steps (tests, demos).")
 def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, device,
                   precision, compile_, cuda_graphs, resume, checkpoint_minutes, validate_every, fused_adam,
-                  max_steps):
+                  valid_grouping, max_steps):
     """Train Tagger (or a Table-2 baseline, --model) on an HDF5 data set with the release's protocol (SPEC 7).
 
     Under `torchrun --nproc-per-node N` each process trains its own batches with
@@ -76,7 +80,7 @@ def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_s
     try:
         code = _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev,
                       precision, compile_, cuda_graphs, resume, checkpoint_minutes, validate_every, fused_adam,
-                      max_steps)
+                      valid_grouping, max_steps)
     finally:
         left_job = teardown()
     if left_job:
@@ -86,7 +90,8 @@ def train_command(hdf5, model, preset, config_path, epochs, out, seed, labeled_s
 
 
 def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples, load_from, dev, precision,
-           compile_, cuda_graphs, resume, checkpoint_minutes, validate_every, fused_adam, max_steps) -> int:
+           compile_, cuda_graphs, resume, checkpoint_minutes, validate_every, fused_adam, valid_grouping,
+           max_steps) -> int:
     """The train command inside the job; returns the exit status (128 + signal number after a signal)."""
     echo = click.echo if is_main() else (lambda text: None)
     state = None
@@ -128,7 +133,7 @@ def _train(hdf5, model, preset, config_path, epochs, out, seed, labeled_samples,
                           max_steps=max_steps, precision=precision, compile=compile_, cuda_graphs=cuda_graphs,
                           echo=echo, info=info, state=state,
                           checkpoint_every_s=checkpoint_minutes * 60 if checkpoint_minutes > 0 else None,
-                          validate_every=validate_every, fused_adam=fused_adam)
+                          validate_every=validate_every, fused_adam=fused_adam, valid_grouping=valid_grouping)
     if result["stopped"]:
         return 128 + result["signal"] if result["signal"] else 0
     echo(f"done: {result['epochs_done']} epochs in {out} (params.npz, metrics.jsonl, curves.png)")

@@ -170,16 +170,18 @@ def _rows(table, path: str, split: str, sources: Sequence[str]) -> Dict[str, Tup
     return rows
 
 
-def load_split(path: str, split: str,
-               sources: Sequence[str] = ("features", "mask", "targets")) -> Dict[str, np.ndarray]:
-    """Read one split's rows of each source: {source: array of shape (n_examples, ...)}.
+def load_split(path: str, split: str, sources: Sequence[str] = ("features", "mask", "targets"),
+               limit: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Read one split's rows of each source: {source: array of shape (n_examples, ...)}; with `limit`
+    only its first `limit` rows.
 
     Arrays keep the file's dtypes (float32 features and masks; uint8 or int64 targets).
     Raises TaggerError on a bad file, an absent split or source, or sources of unequal length.
     """
     with open_fuel_file(path) as (f, table):
         rows = _rows(table, path, split, sources)
-        return {source: f[source][start:stop] for source, (start, stop) in rows.items()}
+        return {source: f[source][start:stop if limit is None else min(stop, start + limit)]
+                for source, (start, stop) in rows.items()}
 
 
 def scan_rows(dataset: h5py.Dataset, start: int, stop: int) -> Iterator[np.ndarray]:

@@ -146,14 +146,14 @@ def _cell(value, fmt: str) -> str:
 
 def status_table(states: List[RunState]) -> str:
     """`reproduce status`: one line per planned run, in the plan's order."""
-    lines = [f"{'run':<30} {'stage':<9} {'epochs':>9} {'valid cost':>10} {'valid err':>9} {'s/epoch':>8} "
+    lines = [f"{'run':<30} {'stage':<9} {'epochs':>9} {'valid cost':>10} {'valid err':>9} {'AMI':>5} {'s/epoch':>8} "
              f"{'h left':>7}  cell (paper)"]
     for s in states:
         row = last_validated(s.rows)
-        cost = last(row["valid_denoising_cost"]) if "valid_denoising_cost" in row else None
-        error = last(row["valid_class_error"]) if "valid_class_error" in row else None
+        cost, error, ami = (last(row[key]) if key in row else None
+                            for key in ("valid_denoising_cost", "valid_class_error", "valid_ami"))
         cell = f"{s.run.cell.column}, {s.run.cell.row} ({s.run.cell.paper})" if s.run.cell else "-"
         lines.append(f"{s.run.name:<30} {s.stage:<9} {f'{s.epochs}/{s.run.epochs}':>9} {_cell(cost, '{:.4f}'):>10} "
-                     f"{_cell(error, '{:.2f}'):>9} {_cell(s.seconds_per_epoch, '{:.0f}'):>8} "
+                     f"{_cell(error, '{:.2f}'):>9} {_cell(ami, '{:.2f}'):>5} {_cell(s.seconds_per_epoch, '{:.0f}'):>8} "
                      f"{_cell(s.hours_left, '{:.1f}'):>7}  {cell}")
     return "\n".join(lines)

@@ -103,13 +103,19 @@ def _result_text(result: dict) -> str:
 
 
 def _progress_text(results: str, run: PlannedRun, link: str) -> str:
-    """'in progress: N of M epochs (valid error x %)', stage 1 for a stage 2 not yet started, or 'queued'."""
+    """'in progress: N of M epochs' with the last validation error % (or the grouping's AMI), stage 1
+    for a stage 2 not yet started, or 'queued'."""
     for name, label in ((run.name, ""), (run.after, "stage 1 ")):
         progress = read_json(os.path.join(results, PROGRESS, name, "progress.json")) if name else None
         if progress is not None:
-            error = progress["valid_class_error_per_epoch"]
-            error = f", valid error {error[-1]:.1f} %" if error and not label else ""
-            return (f"in progress: {label}{progress['epochs']} of {progress['protocol_epochs']} epochs{error} "
+            error, validated = progress["valid_class_error_per_epoch"], progress.get("last_validated") or {}
+            if error and not label:
+                score = f", valid error {error[-1]:.1f} %"
+            elif "valid_ami" in validated:
+                score = f", valid AMI {validated['valid_ami'][-1]:.2f} after epoch {validated['epoch']}"
+            else:
+                score = ""
+            return (f"in progress: {label}{progress['epochs']} of {progress['protocol_epochs']} epochs{score} "
                     f"([curve]({link}{name}/curves.png))")
     return f"queued ({run.epochs} ep)" if run.after is None else f"queued after {run.after}"
 

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from .. import distributed
-from ..data import dataset_info
+from ..data import dataset_info, load_split
 from ..errors import TaggerError
 from ..inputs import read_params
 from ..models import Split, build_model
@@ -42,6 +42,9 @@ LOG_EVERY = 10
 # Seconds between the checkpoints written within an epoch (at a LOG_EVERY step), so that a process
 # killed without a signal it can catch (kill -9, a machine taken back) loses at most this much work.
 CHECKPOINT_EVERY_S = 600.0
+# Validation examples (the split's first) on which a grouping model's AMI and ARI are scored after
+# each validation, when the data file has true masks: whether grouping emerges, seen while training.
+VALID_GROUPING = 1000
 
 
 def validates_after(epoch: int, num_epochs: int, validate_every: int) -> bool:
@@ -96,7 +99,8 @@ class Trainer:
                  resume: bool = False, precision: str = "auto", compile: Optional[bool] = None,
                  cuda_graphs: Optional[bool] = None, echo: Callable[[str], None] = print, info=None,
                  state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S,
-                 validate_every: int = 1, fused_adam: Optional[bool] = None):
+                 validate_every: int = 1, fused_adam: Optional[bool] = None,
+                 valid_grouping: int = VALID_GROUPING):
         """precision: auto|fp32|bf16|tf32 (auto: fp32, see precision.resolve_precision; when
         resuming, the run's own); compile: torch.compile the step (None: when the run ahead is long
         enough to repay compiling; when resuming, the run's own); cuda_graphs: a compiled step's
@@ -107,9 +111,13 @@ class Trainer:
         fused_adam: Adam's form (`BlocksAdam`; None: the run's own when resuming, else the fused form
         with a compiled step). The two forms round differently, so a run switched on resume is no longer
         bitwise the uninterrupted one; metrics lines record each epoch's form (`adam`).
+        valid_grouping: score the grouping (`valid_ami`, `valid_ari`) on this many validation examples
+        after each validation, for a model that groups and a file with true masks (0: never).
         Under torchrun each rank trains its own batches (distributed.py); rank 0 writes the files."""
         if validate_every < 1:
             raise TaggerError(f"validate_every must be >= 1 (got {validate_every})")
+        if valid_grouping < 0:
+            raise TaggerError(f"valid_grouping must be >= 0 (got {valid_grouping})")
         self.rank, self.world = distributed.rank(), distributed.world_size()
         if self.rank == 0:
             prepare_run_dir(out, resume)
@@ -121,6 +129,10 @@ class Trainer:
         self.config, self.hdf5, self.out, self.device = config, hdf5, out, device
         self.echo = echo if self.rank == 0 else (lambda text: None)
         self.data = load_train_data(hdf5, info, config, device)
+        # (N, G, ...) the true masks of the first `valid_grouping` validation examples, or None
+        self.valid_masks = None
+        if valid_grouping and config.grouping and self.data.valid is not None and "mask" in info.sources:
+            self.valid_masks = load_split(hdf5, "valid", ("mask",), limit=valid_grouping)["mask"]
         self.streams = Streams(self.data, config.seed, config.batch_size, self.rank, self.world,
                                unlabelled="unlabelled" in config.training_streams)
         self.n_train, self.steps_per_epoch = self.streams.n_train, self.streams.steps_per_epoch
@@ -273,6 +285,13 @@ class Trainer:
             valid = self.model.evaluate(Split(self.data.valid.x, self.data.valid.labels),
                                         batch_size=self.config.valid_batch_size, generator=generator)
         row = {f"valid_{key}": value for key, value in valid.items()}
+        if self.valid_masks is not None:
+            # the grouping of the first examples, on the clean path (its corrupted pass's cost is dropped)
+            n = len(self.valid_masks)
+            with autocast(self.precision, self.device):
+                grouping = self.model.evaluate(Split(self.data.valid.x[:n], None, self.valid_masks),
+                                               batch_size=self.config.valid_batch_size, generator=generator)
+            row.update(valid_ami=grouping["ami"], valid_ari=grouping["ari"], valid_grouping_examples=n)
         row["valid_time_s"] = round(time.perf_counter() - started, 3)
         self.check_finite(bool(np.all(np.isfinite(valid[self.model.monitor]))))
         return row
@@ -346,17 +365,19 @@ def run_training(config, hdf5: str, out: str, device: torch.device, *, load_from
                  compile: Optional[bool] = None, cuda_graphs: Optional[bool] = None,
                  echo: Callable[[str], None] = print, progress: Optional[bool] = None, info=None,
                  state: Optional[dict] = None, checkpoint_every_s: Optional[float] = CHECKPOINT_EVERY_S,
-                 validate_every: int = 1, fused_adam: Optional[bool] = None) -> dict:
+                 validate_every: int = 1, fused_adam: Optional[bool] = None,
+                 valid_grouping: int = VALID_GROUPING) -> dict:
     """Train `config` on `hdf5` into the run directory `out`; see `Trainer.run`.
 
     resume: continue from out/checkpoint.pt (config.num_epochs is the run's total). max_steps: stop
     as if interrupted after that many steps of this call. progress: tqdm bar (None: when stderr is a
-    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s, validate_every, fused_adam:
-    see `Trainer`.
+    terminal). precision, compile, cuda_graphs, info, state, checkpoint_every_s, validate_every, fused_adam,
+    valid_grouping: see `Trainer`.
     """
     trainer = Trainer(config, hdf5, out, device, load_from=load_from, resume=resume, precision=precision,
                       compile=compile, cuda_graphs=cuda_graphs, echo=echo, info=info, state=state,
-                      checkpoint_every_s=checkpoint_every_s, validate_every=validate_every, fused_adam=fused_adam)
+                      checkpoint_every_s=checkpoint_every_s, validate_every=validate_every, fused_adam=fused_adam,
+                      valid_grouping=valid_grouping)
     return trainer.run(max_steps=max_steps, progress=progress)
 
 
@@ -366,6 +387,9 @@ def format_epoch(row: dict, num_epochs: int) -> str:
         text += " | valid denoising cost per iteration " + " ".join(f"{c:.5f}" for c in row["valid_denoising_cost"])
     if "valid_class_error" in row:
         text += f" | valid class error {row['valid_class_error'][-1]:.2f}%"
+    if "valid_ami" in row:
+        text += (" | valid AMI per iteration " + " ".join(f"{a:.3f}" for a in row["valid_ami"])
+                 + f" (first {row['valid_grouping_examples']})")
     if row.get("samples_per_s"):
         text += f" | {row['train_time_s']:.1f} s, {row['samples_per_s']:.0f} samples/s"
     return text
