@@ -8,7 +8,9 @@ traceback.
 OpenMP threads that wait by spinning lose most of their speed when another process keeps a core
 busy (docs/speed.md, "Shared CPUs"), so the command line asks for OMP_WAIT_POLICY=PASSIVE unless
 the user set OMP_WAIT_POLICY. The OpenMP runtime reads it once, when torch is imported, so it is
-set here, before any verb imports torch (tagger_torch/__init__ imports no torch).
+set here, before any verb imports torch (tagger_torch/__init__ imports no torch). Each invocation
+also keeps the memory it frees for reuse instead of returning it to the system (memory.py: a training
+step would otherwise fault its buffers in again every step).
 """
 import importlib
 import os
@@ -17,6 +19,7 @@ import sys
 import click
 
 from .errors import TaggerError
+from .memory import keep_freed_memory
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any import of torch (none above)
 
@@ -74,3 +77,4 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="tagger-torch")
 def main():
     """Tagger: deep unsupervised perceptual grouping (Greff et al., NIPS 2016)."""
+    keep_freed_memory()
