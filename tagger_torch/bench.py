@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import statistics
 import time
 from typing import Dict, Optional, Sequence, Tuple
@@ -28,6 +29,7 @@ import torch
 from .config import RunConfig
 from .errors import TaggerError
 from .models import Batch, Product, build_model
+from .memory import kept_freed_memory
 from .optim import BlocksAdam
 from .precision import cpu_bf16_native, cpu_capability
 from .training.step import make_train_step
@@ -104,6 +106,12 @@ def optimizer_seconds(optimizer: BlocksAdam, device, repeats: int = FLOOR_REPEAT
     return best
 
 
+def _usage() -> Tuple[int, float]:
+    """(minor page faults, system CPU seconds) of this process so far."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_minflt, used.ru_stime
+
+
 def synthetic_batch(config: RunConfig, generator: torch.Generator, device) -> Batch:
     """One step's examples in the streams the model trains on (config.training_streams): x (B, D) like
     the data (binary inputs: 30% ones; else uniform in [0, 1)), the same x as the labelled batch with
@@ -139,12 +147,15 @@ def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bo
     _sync(device)
     products = model.step_products(B)
     timed = []  # per round: (seconds per step, floor seconds)
+    kernel = []  # per round: (minor page faults, system seconds) per step
     for _ in range(rounds):
-        start = time.perf_counter()
+        used, start = _usage(), time.perf_counter()
         for _ in range(steps):
             stats = step(batch, generator)
         _sync(device)
-        timed.append(((time.perf_counter() - start) / steps, floor_seconds(products, precision, device)))
+        step_s, now = (time.perf_counter() - start) / steps, _usage()
+        kernel.append(((now[0] - used[0]) / steps, (now[1] - used[1]) / steps))
+        timed.append((step_s, floor_seconds(products, precision, device)))
         if not torch.isfinite(stats["cost"]):
             raise TaggerError(f"the training cost became {float(stats['cost'])} while benchmarking")
 
@@ -167,6 +178,10 @@ def run_bench(config: RunConfig, steps: int, device, precision: str, compile: bo
         "floor_ms": 1e3 * floor,
         "optimizer_ms": 1e3 * optimizer_s,
         "optimizer": "fused" if optimizer.fused else "foreach",
+        # the process's minor page faults and seconds in the kernel per step (memory.py), rounds' medians
+        "minor_faults_per_step": statistics.median(faults for faults, _ in kernel),
+        "system_s_per_step": statistics.median(system for _, system in kernel),
+        "keeps_freed_memory": kept_freed_memory(),
         "fraction_of_floor": statistics.median(fractions),
         "rounds": [{"ms_per_step": 1e3 * step_s, "floor_ms": 1e3 * floor_s, "fraction_of_floor": floor_s / step_s}
                    for step_s, floor_s in timed],

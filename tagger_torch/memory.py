@@ -14,20 +14,30 @@ import os
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt's parameters (glibc's malloc.h)
 INT_MAX = 2 ** 31 - 1  # mallopt takes an int
+OPT_OUT = "TAGGER_KEEP_FREED_MEMORY"  # "0": leave malloc at the C library's defaults
 # glibc's own malloc settings: when the user set any, malloc stays as they set it
 USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_MMAP_MAX_", "MALLOC_TOP_PAD_",
                  "MALLOC_ARENA_MAX")
+_kept = False  # whether keep_freed_memory changed malloc in this process
 
 
 def keep_freed_memory() -> bool:
     """No trimming and no mmap for this process's malloc (glibc's mallopt); True when done. Nothing
-    changes (False) without glibc, or when the environment holds the user's own malloc settings
-    (USER_SETTINGS, or `glibc.malloc.` tunables in GLIBC_TUNABLES)."""
-    if any(name in os.environ for name in USER_SETTINGS) or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+    changes (False) without glibc, with TAGGER_KEEP_FREED_MEMORY=0, or when the environment holds the
+    user's own malloc settings (USER_SETTINGS, or `glibc.malloc.` tunables in GLIBC_TUNABLES)."""
+    global _kept
+    if (os.environ.get(OPT_OUT) == "0" or any(name in os.environ for name in USER_SETTINGS)
+            or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")):
         return False
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):  # no C library by that name, or one without mallopt (macOS)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1 and mallopt(M_MMAP_MAX, 0) == 1
+    _kept = _kept or (mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1 and mallopt(M_MMAP_MAX, 0) == 1)
+    return _kept
+
+
+def kept_freed_memory() -> bool:
+    """Whether keep_freed_memory has changed malloc in this process."""
+    return _kept

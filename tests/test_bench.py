@@ -2,6 +2,7 @@
 products, the JSON fields, errors; the command line's OMP_WAIT_POLICY."""
 import json
 import os
+import platform
 import re
 import statistics
 import subprocess
@@ -93,6 +94,9 @@ def test_bench_json_fields(tmp_path, precision):
         assert r[key] == pytest.approx(statistics.median(one[key] for one in r["rounds"])), key
     assert r["floor_ms"] > 0 and 0 < r["optimizer_ms"] < r["ms_per_step"] and r["optimizer"] == "foreach"  # eager: the foreach form
     assert r["model"] == "tagger" and r["shape"]["encoder_proj"] == TINY["encoder_proj"]
+    # the kernel's share: page faults and system time per step, under the command line's malloc (memory.py)
+    assert r["minor_faults_per_step"] >= 0 and 0 <= r["system_s_per_step"] < r["ms_per_step"] / 1e3
+    assert r["keeps_freed_memory"] is (platform.libc_ver()[0] == "glibc")
     assert {"in_dim", "encoder_proj", "n_groups", "n_iterations", "batch_size"} <= set(r["shape"])
     # what the CPU supports, and the one-line warning where bf16 is emulated (tests/test_precision.py)
     assert (r["cpu_capability"], r["cpu_bf16_native"]) == (cpu_capability(), cpu_bf16_native())

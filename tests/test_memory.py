@@ -31,7 +31,8 @@ print(json.dumps({"kept": kept, "faults": resource.getrusage(resource.RUSAGE_SEL
 
 
 def probe(mode, **env):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("MALLOC_", "GLIBC_TUNABLES", "TAGGER_KEEP_FREED_MEMORY"))}
     done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,
                           env={**environment, **env}, check=True)
     return json.loads(done.stdout)
@@ -48,6 +49,8 @@ def test_the_users_own_malloc_settings_are_left_alone():
     assert probe("keep", MALLOC_TRIM_THRESHOLD_="131072")["kept"] is False
     assert probe("keep", GLIBC_TUNABLES="glibc.malloc.trim_threshold=131072")["kept"] is False
     assert probe("keep", GLIBC_TUNABLES="glibc.cpu.hwcaps=-AVX512F")["kept"] is True
+    assert probe("keep", TAGGER_KEEP_FREED_MEMORY="0")["kept"] is False
+    assert probe("keep", TAGGER_KEEP_FREED_MEMORY="1")["kept"] is True
 
 
 def test_the_command_line_keeps_freed_memory(monkeypatch):

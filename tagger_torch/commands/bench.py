@@ -51,3 +51,5 @@ def bench_command(preset, config_path, steps, warmup, rounds, device, precision,
     click.echo(f"  floor {r['floor_ms']:.1f} ms/step (each product alone, forward and backward): the step at "
                f"{100 * r['fraction_of_floor']:.0f}% of its speed (rounds: {', '.join(f'{f:.0f}%' for f in fractions)})")
     click.echo(f"  {r['optimizer']} Adam alone: {r['optimizer_ms']:.2f} ms/step")
+    click.echo(f"  {r['minor_faults_per_step']:.0f} minor page faults and {1e3 * r['system_s_per_step']:.0f} ms in the "
+               f"kernel per step ({'freed memory kept' if r['keeps_freed_memory'] else 'the C library malloc defaults'})")
