@@ -57,7 +57,7 @@ def plot_curves(history: List[dict], path: str) -> None:
     # the panels below the costs: (y label, [(metrics key, curve label)])
     panels = [("class error %", [("train_class_error", "train (corrupted labelled batch)"),
                                  ("valid_class_error", "valid (clean, last iteration)")]),
-              ("grouping", [("valid_ami", "valid AMI (clean, last iteration, the first examples)"),
+              ("AMI, ARI", [("valid_ami", "valid AMI (clean, last iteration, the first examples)"),
                             ("valid_ari", "valid ARI (clean, last iteration, the first examples)")])]
     panels = [(title, curves) for title, curves in panels if any(key in r for key, _ in curves for r in history)]
     fig = _figure(6.5, 3.8 + 2.7 * len(panels))
@@ -75,7 +75,7 @@ def plot_curves(history: List[dict], path: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     for i, (title, curves) in enumerate(panels):
-        below = fig.add_subplot(1 + len(panels), 1, 2 + i)
+        below = fig.add_subplot(1 + len(panels), 1, 2 + i, sharex=ax)
         for key, label in curves:
             rows = [r for r in history if key in r]
             if rows:
