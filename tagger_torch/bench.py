@@ -28,8 +28,8 @@ import torch
 
 from .config import RunConfig
 from .errors import TaggerError
-from .models import Batch, Product, build_model
 from .memory import kept_freed_memory
+from .models import Batch, Product, build_model
 from .optim import BlocksAdam
 from .precision import cpu_bf16_native, cpu_capability
 from .training.step import make_train_step

@@ -2,9 +2,9 @@
 
 A training step allocates and frees the same large buffers every step. glibc's defaults return
 freed memory at the top of its heap to the system (trimming) and serve large requests with mmap,
-which each free unmaps, so every step faults the same pages in again: about 47 000 minor page
-faults and 0.13-0.15 s of system time a step for `freq20-2mnist-pretrain` on 2 cores (docs/speed.md,
-"Memory"). `keep_freed_memory` turns both off; the process then keeps its peak heap until it exits.
+which each free unmaps, so every step faults the same pages in again: about 52 000 minor page
+faults and 0.16-0.18 s of CPU time in the kernel a step for `freq20-2mnist-pretrain` on 2 cores
+(docs/speed.md, "Memory"). `keep_freed_memory` turns both off; the process then keeps its peak heap until it exits.
 """
 from __future__ import annotations
 

@@ -14,10 +14,11 @@ from tagger_torch.data import dataset_info
 from tagger_torch.errors import TaggerError
 from tagger_torch.inputs import check_params, read_params
 from tagger_torch.model import Tagger
+from tagger_torch.models import Split
 from tagger_torch.training import Trainer, run_training
 from tagger_torch.training import step as step_module
 from tagger_torch.training import trainer as trainer_module
-from tagger_torch.training.streams import labelled_indices
+from tagger_torch.training.streams import labelled_indices, load_examples
 from tiny import TINY, assert_one_line_error, invoke, write_labelled_h5
 
 CPU = torch.device("cpu")
@@ -180,12 +181,9 @@ def test_the_grouping_is_scored_on_the_first_validation_examples_without_changin
     assert last["valid_grouping_examples"] == 60 and len(last["valid_ami"]) == len(last["valid_ari"]) == 2
     assert f"valid AMI per iteration {last['valid_ami'][0]:.3f} {last['valid_ami'][1]:.3f} (first 60)" in lines[-1]
     # the same scores from the epoch's parameters: the validation's generator after the cost's pass
-    from tagger_torch.models import Split
-    from tagger_torch.training.streams import load_examples
-    from tagger_torch.training.trainer import validation_generator
     model = Tagger(tiny_config, params=params_of(tmp_path / "scored"))
     valid = load_examples(small_shapes_h5, "valid", tiny_config, CPU, labels=False, masks=True)
-    generator = validation_generator(tiny_config.seed, 2, CPU)
+    generator = trainer_module.validation_generator(tiny_config.seed, 2, CPU)
     with torch.no_grad():
         cost = model.evaluate(Split(valid.x, None), batch_size=50, generator=generator)["denoising_cost"]
         again = model.evaluate(Split(valid.x[:60], None, valid.masks[:60]), batch_size=50, generator=generator)
