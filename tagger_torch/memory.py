@@ -9,7 +9,6 @@ faults and 0.16-0.18 s of CPU time in the kernel a step for `freq20-2mnist-pretr
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt's parameters (glibc's malloc.h)
@@ -29,9 +28,9 @@ def keep_freed_memory() -> bool:
     if (os.environ.get(OPT_OUT) == "0" or any(name in os.environ for name in USER_SETTINGS)
             or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "")):
         return False
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # no C library by that name, or one without mallopt (macOS)
+    try:  # the process's own symbols, its C library's among them (no search for the library's file)
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # a C library without mallopt (macOS)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _kept = _kept or (mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1 and mallopt(M_MMAP_MAX, 0) == 1)
