@@ -1,12 +1,16 @@
 """The training step's parts: the noise drawn outside the forward (the same draws, no graph break),
-BlocksAdam's kept lists."""
+the compiled step's stacked weight gradients, BlocksAdam's kept lists."""
 import pytest
 import torch
+import torch._inductor.config
+
+from tagger_torch import weight_grads
 
 from tagger_torch.config import from_dict
 from tagger_torch.model import Tagger
 from tagger_torch.models import Batch, build_model
 from tagger_torch.optim import BlocksAdam, adam_update_
+from tagger_torch.training.step import make_train_step
 from test_baselines import TINY_MODELS
 from tiny import LABELLED, TINY
 
@@ -57,6 +61,31 @@ def test_the_training_forward_is_one_graph(fields, passes):
     torch._dynamo.reset()
     model.batch_cost(batch, torch.Generator().manual_seed(0), forward=explained)
     assert calls == [(1, 0)] * passes
+
+
+@pytest.mark.parametrize("fields, chains", [(LABELLED, 14), (TINY_MODELS["fc-ladder"], 1)], ids=["tagger", "fc-ladder"])
+def test_a_compiled_step_sums_each_weights_uses_in_one_product(monkeypatch, fields, chains):
+    """weight_grads rewrites the backward's mm/addmm chains (Tagger: a term per TAG iteration; the FC
+    Ladder: its clean, corrupted and labelled encoders) into one product of stacked operands, and the
+    gradients are eager's up to float32 rounding. Tagger: at least each of its 7 weights in each pass's
+    backward (T = 2)."""
+    config = from_dict(fields)
+    batch = tiny_batch(config)
+    grads, rewrites = {}, []
+    counting = weight_grads.stack_weight_gradients
+    monkeypatch.setattr(weight_grads, "stack_weight_gradients", lambda graph: rewrites.append(counting(graph)))
+    for compile in (False, True):
+        model = build_model(config, seed=config.seed)
+        step = make_train_step(model, BlocksAdam(model.parameters(), lr=config.lr), compile=compile)
+        torch._dynamo.reset()
+        with torch._inductor.config.patch(fx_graph_cache=False):  # the pass runs, not a cached graph
+            step(batch, torch.Generator().manual_seed(0))
+        grads[compile] = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    assert sum(rewrites) >= chains, rewrites
+    for name, eager in grads[False].items():
+        scale = float(eager.abs().max()) + 1e-12
+        error = float((grads[True][name] - eager).abs().max())
+        assert error <= 1e-5 * scale + 1e-7, f"{name}: compiled gradient off by {error:.3g} (scale {scale:.3g})"
 
 
 def test_the_ladders_noise_is_the_generators_next_draws_layer_by_layer():

@@ -8,6 +8,7 @@ import torch
 from ..distributed import world_size, wrap
 from ..models import Batch
 from ..precision import autocast, compile_mode
+from ..weight_grads import inductor_options
 
 
 def train_step(model, optimizer, batch: Batch, generator: torch.Generator,
@@ -31,14 +32,17 @@ def make_train_step(model, optimizer, precision: str = "fp32", compile: bool = F
     precision: 'fp32' (the parity-tested path), or 'bf16'/'tf32' (tagger_torch.precision);
     compile: torch.compile the model's forward (and, through AOTAutograd, its backward; the model
     draws its noise outside the forward, so a compiled step draws what an eager one does), in the
-    mode `precision.compile_mode(device, cuda_graphs)` picks: CUDA graphs on one CUDA device. Under
+    mode `precision.compile_mode(device, cuda_graphs)` picks: CUDA graphs on one CUDA device; the
+    backward sums a shared weight's gradient over the iterations in one product (weight_grads). Under
     torchrun the model runs inside DistributedDataParallel, which averages the gradients over ranks.
     """
     device = next(model.parameters()).device
     forward = wrap(model)
     graphs = compile and compile_mode(device, cuda_graphs, world_size()) == "reduce-overhead"
     if compile:
-        forward = torch.compile(forward, mode="reduce-overhead" if graphs else None)
+        # torch.compile takes a mode or options, not both: CUDA graphs as the mode's option
+        options = {"triton.cudagraphs": True} if graphs else {}
+        forward = torch.compile(forward, options={**options, **inductor_options()} or None)
 
     def step(batch: Batch, generator: torch.Generator) -> Dict[str, torch.Tensor]:
         if graphs:  # a new step: the graphs' outputs of the last one may be overwritten
