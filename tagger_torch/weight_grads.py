@@ -15,15 +15,11 @@ its order differs (float32 rounding). docs/speed.md, "Per CPU", has the measurem
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Optional, Tuple
 
 import torch
 import torch.fx
-
-try:
-    from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
-except ImportError:  # torch without custom graph passes: compiled steps run without it
-    CustomGraphPass, get_hash_for_files = object, None
 
 aten = torch.ops.aten
 
@@ -90,16 +86,27 @@ def stack_weight_gradients(graph: torch.fx.Graph) -> int:
     return rewritten
 
 
-class StackWeightGradients(CustomGraphPass):
-    """`stack_weight_gradients` as inductor's `post_grad_custom_post_pass` (cached by this file's hash)."""
+@functools.lru_cache(maxsize=None)
+def _graph_pass():
+    """`stack_weight_gradients` as an inductor `CustomGraphPass` (cached by this file's hash), or None
+    for a torch without custom graph passes. Made when a compiled step is built: importing
+    torch._inductor takes over a second, which commands that never compile should not pay."""
+    try:
+        from torch._inductor.custom_graph_pass import CustomGraphPass, get_hash_for_files
+    except ImportError:
+        return None
 
-    def __call__(self, graph: torch.fx.Graph) -> None:
-        stack_weight_gradients(graph)
+    class StackWeightGradients(CustomGraphPass):
+        def __call__(self, graph: torch.fx.Graph) -> None:
+            stack_weight_gradients(graph)
 
-    def uuid(self):
-        return get_hash_for_files((__file__,))
+        def uuid(self):
+            return get_hash_for_files((__file__,))
+
+    return StackWeightGradients()
 
 
 def inductor_options() -> dict:
     """torch.compile(options=...) for a training step: the pass, where this torch has custom passes."""
-    return {} if get_hash_for_files is None else {"post_grad_custom_post_pass": StackWeightGradients()}
+    graph_pass = _graph_pass()
+    return {} if graph_pass is None else {"post_grad_custom_post_pass": graph_pass}
