@@ -108,19 +108,22 @@ def true_grouping(mask: np.ndarray) -> np.ndarray:
 def run_examples(model, x: np.ndarray, indices: Sequence[int], masks: Optional[np.ndarray], *,
                  n_groups: Optional[int], n_iterations: Optional[int], seed: int,
                  remove_group: Optional[int]) -> List[dict]:
-    """The clean-path trace of each chosen example, computed within its batch of valid_batch_size."""
+    """The clean-path trace of each chosen example, computed within its batch of valid_batch_size (once
+    for the chosen examples of the same batch)."""
     cfg = model.config
     bs = cfg.valid_batch_size
     device = next(model.parameters()).device
-    results = []
+    results, batches = [], {}
     for index in indices:
         start = (index // bs) * bs
-        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + bs], dtype=np.float32)).to(device)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(seed)
-        with torch.inference_mode():
-            out = model(xb, corrupt=False, generator=generator, record=True, n_groups=n_groups,
-                        n_iterations=n_iterations, remove_group=remove_group)
+        if start not in batches:
+            xb = torch.from_numpy(np.ascontiguousarray(x[start:start + bs], dtype=np.float32)).to(device)
+            generator = torch.Generator(device=device)
+            generator.manual_seed(seed)
+            with torch.inference_mode():
+                batches[start] = model(xb, corrupt=False, generator=generator, record=True, n_groups=n_groups,
+                                       n_iterations=n_iterations, remove_group=remove_group)
+        out = batches[start]
         j = index - start
         z = out.trace["z"][:, :, j].cpu().numpy()  # (T+1, K, D)
         m = out.trace["m"][:, :, j].cpu().numpy()  # (T+1, K, D)

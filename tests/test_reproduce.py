@@ -16,9 +16,9 @@ import pytest
 from tagger_torch.files import read_npz
 from tagger_torch.reproduce.plan import PAPER, PAPER_TABLE2, TABLE2_COLUMNS, column
 from tagger_torch.errors import TaggerError
-from tagger_torch.reproduce.state import RunState, has_flattened, status_table
-from tagger_torch.reproduce.table2 import _run_section, cell_text
-from tagger_torch.reproduce.plan import Flattened
+from tagger_torch.reproduce.state import RunState, has_flattened, run_state, status_table
+from tagger_torch.reproduce.table2 import GROUPS_PICTURE, _run_section, cell_text, write_progress
+from tagger_torch.reproduce.plan import Flattened, load_plan
 from tiny import assert_one_line_error, invoke
 
 TINY_MODEL = {"encoder_proj": [60, 30, 12], "n_groups": 3, "batch_size": 50, "valid_batch_size": 50, "seed": 3}
@@ -352,6 +352,23 @@ def test_a_stage_2_cell_shows_its_stage_1_in_progress_with_its_grouping(tmp_path
     (folder / "progress.json").write_text(json.dumps({**progress, "last_validated": {"epoch": 10}}))
     assert cell_text(str(tmp_path), stage2, {}, "P/") == (
         f"in progress: stage 1 12 of 150 epochs ([curve](P/{stage2.after}/curves.png))")
+
+
+def test_progress_after_a_validation_of_the_grouping_draws_the_groups(plan, uninterrupted, tmp_path):
+    """A grouping run whose last epoch scored its grouping (`valid_ami`) publishes groups.png beside its
+    curve, and its cell links both; after an epoch without that validation nothing is drawn."""
+    root, _ = uninterrupted
+    run = load_plan(plan[0]).run("tiny-stage1")
+    state = run_state(run, str(root / "runs"), str(tmp_path / "results"))
+    assert "valid_ami" in state.rows[-1]
+    folder = write_progress(str(tmp_path / "results"), state)
+    with open(os.path.join(folder, GROUPS_PICTURE), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert cell_text(str(tmp_path / "results"), run, {}, "P/").endswith(
+        f"([curve](P/tiny-stage1/curves.png), [groups](P/tiny-stage1/{GROUPS_PICTURE}))")
+    unscored = dataclasses.replace(state, rows=[{k: v for k, v in r.items() if k != "valid_ami"} for r in state.rows])
+    write_progress(str(tmp_path / "other"), unscored)
+    assert not os.path.exists(tmp_path / "other" / "progress" / "tiny-stage1" / GROUPS_PICTURE)
 
 
 def test_flattened_rule():

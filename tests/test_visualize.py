@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from tagger_torch.visualize import coloured, image_shape, plot_curves
+from tagger_torch.data import load_split
+from tagger_torch.training.rundir import load_model
+from tagger_torch.visualize import coloured, image_shape, plot_curves, run_examples
 from tiny import assert_one_line_error, invoke
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -21,6 +23,21 @@ def test_figure_is_written(tmp_path, trained_run, small_shapes_h5, extra):
     assert result.exit_code == 0, result.output
     assert is_png(out)
     assert result.output.count("AMI per iteration") == 2
+
+
+def test_examples_of_one_batch_are_traced_as_alone(trained_run, small_shapes_h5):
+    """`run_examples` computes a batch once for all its chosen examples: each example's trace and AMI
+    are those of asking for it alone."""
+    _, model = load_model(trained_run)
+    arrays = load_split(small_shapes_h5, "test", ("features", "mask"))
+    x = arrays["features"].reshape(arrays["features"].shape[0], -1)
+    options = dict(n_groups=None, n_iterations=2, seed=1, remove_group=None)
+    together = run_examples(model, x, [3, 57, 4], arrays["mask"], **options)
+    for ex in together:
+        (alone,) = run_examples(model, x, [ex["index"]], arrays["mask"], **options)
+        for key in ("z", "m", "x", "mask"):
+            np.testing.assert_array_equal(ex[key], alone[key], err_msg=f"{key} of example {ex['index']}")
+        assert ex["ami"] == alone["ami"], f"ami of example {ex['index']}"
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -5,9 +5,9 @@
     RESULTS/table2/NAME.json    a Table-2 or check cell's result (reproduce/table2.py)
     RESULTS/norms/NAME.json     a LayerNorm placement's run (reproduce/norms.py)
     RESULTS/NAME/publish.json   a shipped model (tagger_torch.publish)
-    RESULTS/progress/NAME/      an unfinished run's progress.json and curves.png, as last published, and
-                                its float16 snapshot (training/snapshot.py), which continues it when
-                                RUNS_DIR/NAME has no checkpoint (another machine)
+    RESULTS/progress/NAME/      an unfinished run's progress.json, curves.png and groups.png, as last
+                                published, and its float16 snapshot (training/snapshot.py), which
+                                continues it when RUNS_DIR/NAME has no checkpoint (another machine)
 """
 from __future__ import annotations
 

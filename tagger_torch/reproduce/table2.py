@@ -3,7 +3,8 @@ sets each cell beside the paper's value. Everything is read off results/ (no run
 README says the same thing for the same files, on any machine.
 
     results/table2/NAME.json      a finished run's cell: its test class error, protocol and facts
-    results/progress/NAME/        an unfinished run as last published: progress.json, curves.png and the
+    results/progress/NAME/        an unfinished run as last published: progress.json, curves.png (and a
+                                  grouping run's groups.png, redrawn after each validation) and the
                                   float16 snapshot that continues it on another machine
     results/table2/README.md      the table, the rows without a result, and each run's facts
 """
@@ -23,6 +24,8 @@ from .plan import MODEL_TITLES, PLAN, TABLE2_COLUMNS, PlannedRun, column
 from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, same_protocol
 
 BEGIN, END = "<!-- table2:begin -->", "<!-- table2:end -->"  # README.md's Table 2 section
+GROUPS_PICTURE = "groups.png"  # results/progress/NAME/: a grouping run's validation examples, redrawn per validation
+GROUPS_EXAMPLES = 6  # the validation examples it draws
 
 
 def hours(seconds: float) -> str:
@@ -73,8 +76,9 @@ def write_result(results: str, state: RunState, scored: dict, stage1: Optional[R
 
 
 def write_progress(results: str, state: RunState) -> str:
-    """results/progress/NAME/progress.json (and curves.png beside it) of an unfinished run, and its float16
-    snapshot (training/snapshot.py) when its checkpoint stands at an epoch's end."""
+    """results/progress/NAME/progress.json (and curves.png beside it) of an unfinished run, groups.png when
+    its last epoch scored the grouping (`valid_ami`), and its float16 snapshot (training/snapshot.py)
+    when its checkpoint stands at an epoch's end."""
     from ..visualize import plot_curves  # matplotlib only when a progress picture is drawn
 
     folder = os.path.join(results, PROGRESS, state.run.name)
@@ -88,9 +92,32 @@ def write_progress(results: str, state: RunState) -> str:
                 "seconds_per_epoch": state.seconds_per_epoch,
                 "hours_left": state.hours_left, **facts, **machine()}
     write_text(os.path.join(folder, "progress.json"), json.dumps(progress, indent=2) + "\n")
+    if rows and "valid_ami" in rows[-1]:
+        write_groups_picture(state, os.path.join(folder, GROUPS_PICTURE))
     if os.path.isfile(os.path.join(state.directory, CHECKPOINT)):
         write_snapshot(state.directory, folder)
     return folder
+
+
+def write_groups_picture(state: RunState, path: str) -> None:
+    """The grouping of the first `GROUPS_EXAMPLES` validation examples by the run's parameters after its
+    last epoch, at T = 1 .. the plan's scoring T (`plot_example_rows`: one row per example); nothing
+    when the data file the run trained on is not on this machine."""
+    from ..data import load_split
+    from ..training.rundir import load_model
+    from ..visualize import plot_example_rows, run_examples
+
+    hdf5 = (read_json(os.path.join(state.directory, "run.json")) or {}).get("hdf5")
+    if not hdf5 or not os.path.isfile(hdf5):
+        return
+    config, model = load_model(state.directory)
+    T = state.run.iterations or config.n_iterations
+    arrays = load_split(hdf5, "valid", ("features", "mask"), limit=config.valid_batch_size)
+    x = arrays["features"].reshape(arrays["features"].shape[0], -1)  # (B, D)
+    examples = run_examples(model, x, range(min(GROUPS_EXAMPLES, x.shape[0])), arrays["mask"], n_groups=None,
+                            n_iterations=T, seed=0, remove_group=None)
+    plot_example_rows([(f"valid #{ex['index']}", ex) for ex in examples], config.in_dim, path,
+                      f"{state.run.name} after epoch {state.epochs}: validation examples, iterations 1..{T}")
 
 
 def _result_text(result: dict) -> str:
@@ -115,8 +142,10 @@ def _progress_text(results: str, run: PlannedRun, link: str) -> str:
                 score = f", valid AMI {validated['valid_ami'][-1]:.2f} after epoch {validated['epoch']}"
             else:
                 score = ""
+            groups = (f", [groups]({link}{name}/{GROUPS_PICTURE})"
+                      if os.path.isfile(os.path.join(results, PROGRESS, name, GROUPS_PICTURE)) else "")
             return (f"in progress: {label}{progress['epochs']} of {progress['protocol_epochs']} epochs{score} "
-                    f"([curve]({link}{name}/curves.png))")
+                    f"([curve]({link}{name}/curves.png){groups})")
     return f"queued ({run.epochs} ep)" if run.after is None else f"queued after {run.after}"
 
 
