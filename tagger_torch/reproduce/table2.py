@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 from ..files import read_json, write_text
 from ..precision import cpu_bf16_native, cpu_capability, cpu_model
-from ..training.rundir import CHECKPOINT, last_validated
+from ..training.rundir import CHECKPOINT, CONFIG, CURVES, RUN, last_validated
 from ..training.snapshot import write_snapshot
 from .plan import MODEL_TITLES, PLAN, TABLE2_COLUMNS, PlannedRun, column
 from .state import CELL_FOLDERS, PROGRESS, TABLE2, RunState, last, protocol, same_protocol
@@ -47,8 +47,8 @@ def run_facts(state: RunState) -> dict:
             "s_per_epoch": round((train_s + valid_s) / len(rows), 1) if rows else None,
             "valid_class_error_per_epoch": [round(last(r["valid_class_error"]), 3) for r in validated],
             "valid_epochs": [r["epoch"] for r in validated],  # which (`validate_every`)
-            "config": read_json(os.path.join(state.directory, "config.json")),
-            "run": read_json(os.path.join(state.directory, "run.json"))}
+            "config": read_json(os.path.join(state.directory, CONFIG)),
+            "run": read_json(os.path.join(state.directory, RUN))}
 
 
 def machine() -> dict:
@@ -84,7 +84,7 @@ def write_progress(results: str, state: RunState) -> str:
     folder = os.path.join(results, PROGRESS, state.run.name)
     os.makedirs(folder, exist_ok=True)
     rows = state.rows
-    plot_curves(rows, os.path.join(folder, "curves.png"))
+    plot_curves(rows, os.path.join(folder, CURVES))
     facts = run_facts(state)
     facts.pop("run_dir")
     progress = {"name": state.run.name, "epochs": state.epochs, "protocol_epochs": state.run.epochs,
@@ -107,7 +107,7 @@ def write_groups_picture(state: RunState, path: str) -> None:
     from ..training.rundir import load_model
     from ..visualize import plot_example_rows, run_examples
 
-    hdf5 = (read_json(os.path.join(state.directory, "run.json")) or {}).get("hdf5")
+    hdf5 = (read_json(os.path.join(state.directory, RUN)) or {}).get("hdf5")
     if not hdf5 or not os.path.isfile(hdf5):
         return
     config, model = load_model(state.directory)
@@ -145,7 +145,7 @@ def _progress_text(results: str, run: PlannedRun, link: str) -> str:
             groups = (f", [groups]({link}{name}/{GROUPS_PICTURE})"
                       if os.path.isfile(os.path.join(results, PROGRESS, name, GROUPS_PICTURE)) else "")
             return (f"in progress: {label}{progress['epochs']} of {progress['protocol_epochs']} epochs{score} "
-                    f"([curve]({link}{name}/curves.png){groups})")
+                    f"([curve]({link}{name}/{CURVES}){groups})")
     return f"queued ({run.epochs} ep)" if run.after is None else f"queued after {run.after}"
 
 
