@@ -74,7 +74,7 @@ class Tagger(NamedParameters, nn.Module):
                 m_init: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
                 labels: Optional[Tensor] = None, n_groups: Optional[int] = None,
                 n_iterations: Optional[int] = None, record: bool = False,
-                remove_group: Optional[int] = None, normaliser=None) -> TaggerOutput:
+                remove_group: Optional[int] = None, normaliser=None, class_cost_only: bool = False) -> TaggerOutput:
         """T iterations of Algorithm 1 on x (B, *in_dim) or (B, D), the clean input.
 
         corruption: explicit draws (B, D) (bit-flip indicators b or N(0,1) e); when None, `corrupt`
@@ -87,6 +87,9 @@ class Tagger(NamedParameters, nn.Module):
         normaliser: where the normalisations take their statistics (tagger_torch.normstats), asked
         `normaliser.at(i, path)` at iteration i, path 'corrupted' or 'clean'; None: the current batch's
         (the release). `PopulationStatistics` make the result of each example independent of the others.
+        class_cost_only: the labelled pass of a training step, whose part of the cost is the last class cost
+        alone: the other outputs are detached, so that a compiled backward, which differentiates every output
+        that carries a gradient, leaves out the last iteration's products after y (`step_products`).
         """
         cfg = self.config
         K = cfg.n_groups if n_groups is None else int(n_groups)
@@ -147,6 +150,9 @@ class Tagger(NamedParameters, nn.Module):
             result.class_error = torch.stack(class_errors)
             # SPEC 6: cost = mean of the denoising costs + class_cost_x * last class cost
             result.cost = result.cost + cfg.class_cost_x * result.class_cost[-1]
+            if class_cost_only:
+                for name in ("denoising_cost", "cost", "z", "m", "y"):
+                    setattr(result, name, getattr(result, name).detach())
         if record:
             result.trace = {key: torch.stack(values) for key, values in trace.items()}
             result.trace["denoising_cost"] = denoising
@@ -163,11 +169,12 @@ class Tagger(NamedParameters, nn.Module):
                     labels: Optional[Tensor] = None) -> TaggerOutput:
         """A corrupted pass of a training step with its noise drawn here and passed in, in the order
         `forward` would draw it (the corruption, then m_init): the same draws, and a compiled forward
-        holds no draw (no graph break, and the draws stay out of a CUDA graph)."""
+        holds no draw (no graph break, and the draws stay out of a CUDA graph). With labels, the pass's
+        cost is its class cost alone (`class_cost_only`)."""
         x = x.reshape(x.shape[0], -1).to(device=self.W.device, dtype=self.W.dtype)  # (B, D)
         corruption = draw_corruption(x, self.config, generator)  # (B, D)
         m_init = self._draw_m_init(self.config.n_groups, x, generator)  # (K, B, D)
-        return forward(x, corruption=corruption, m_init=m_init, labels=labels)
+        return forward(x, corruption=corruption, m_init=m_init, labels=labels, class_cost_only=labels is not None)
 
     def _check(self, name: str, value, shape) -> Tensor:
         value = torch.as_tensor(value).to(device=self.W.device, dtype=self.W.dtype)

@@ -121,6 +121,11 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     v = None if binary else pos(p["v"])  # SPEC 2
     # [A1.4] L(m), [A1.3] dz
     m_lh = group_likelihood(x_tilde, z, config, v)
+    if not z.requires_grad:
+        # z depends on no parameter only as z0 (SPEC 3), the same in every group: L(m0) = 1/K whatever v,
+        # and its gradient to v sums to 0 over K. Detached, a_in depends on no parameter, and autograd
+        # skips the input gradient of the first product (step_products).
+        m_lh = m_lh.detach()
     dz = delta_z(x_tilde, z, m, config)
     # SPEC 4c: a_in = [zt, dz, m, L], zt = pre-sigmoid z for binary inputs (a release quirk)
     zt = zpre if binary else z
@@ -157,10 +162,10 @@ def step_products(config, batch_size: int, mapping: Mapping = LADDER) -> List[Pr
     """The products of one training step: `layer_products` on K*B rows for each of the T iterations of
     each pass (the unlabelled batch, and the labelled one of the same size when the config classifies).
 
-    What autograd skips: for binary inputs the first iteration's input of `W`, [z0, dz, m0, L(m0)],
-    depends on no parameter, so that input gradient (continuous inputs: L(m0) depends on `v`); the
-    labelled pass's cost is the last iteration's class cost of y, so both gradients of that
-    iteration's products after y (the mapping's others, the heads of A1.6).
+    What autograd skips: the first iteration's input of `W`, [z0, dz, m0, L(m0)], depends on no
+    parameter (`tag_iteration` detaches L(m0), which is 1/K), so that input gradient; the labelled
+    pass's cost is the last iteration's class cost of y, so both gradients of that iteration's
+    products after y (the mapping's others, the heads of A1.6).
     """
     T, rows = config.n_iterations, config.n_groups * batch_size
     iteration = layer_products(config, rows, mapping)
@@ -171,7 +176,7 @@ def step_products(config, batch_size: int, mapping: Mapping = LADDER) -> List[Pr
         for i in range(T):
             for j, (m, k, n) in enumerate(iteration):
                 grad = not (cost_of_y and i == T - 1 and j >= to_y)
-                first = i == 0 and j == 0 and config.input_type == "binary"
+                first = i == 0 and j == 0
                 products.append(Product(m, k, n, weight_grad=grad, input_grad=grad and not first))
         return products
 

@@ -57,9 +57,40 @@ def test_flop_count_equals_torchs_count_of_a_training_step(fields):
     assert counter.get_total_flops() == model.flop_per_step(config.batch_size) > 0
 
 
+@pytest.mark.parametrize("fields", [SMALL, {**SMALL, "input_type": "continuous"}, CLASSIFYING, *TINY_MODELS.values()],
+                         ids=["binary", "continuous", "classifying", *TINY_MODELS])
+def test_a_compiled_backward_has_the_products_counted(fields):
+    """The compiled step's backward graph (AOTAutograd, which decides what inductor computes) has one
+    product per gradient of `step_products`: compiling skips what eager autograd skips. A convolution's
+    backward is one node for both gradients; its output_mask says which it computes."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    aten, products = torch.ops.aten, []
+
+    def gradients(node):
+        if node.target is aten.convolution_backward.default:
+            return sum(node.args[-1][:2])  # output_mask: (input, weight, bias)
+        return int(node.target in (aten.mm.default, aten.addmm.default))
+
+    def count_products(graph_module, inputs):
+        products.append(sum(gradients(node) for node in graph_module.graph.nodes if node.op == "call_function"))
+        return make_boxed_func(graph_module.forward)
+
+    config = from_dict(fields)
+    model = build_model(config)
+    generator = torch.Generator().manual_seed(0)
+    batch = bench.synthetic_batch(config, generator, CPU)
+    backend = aot_autograd(fw_compiler=lambda graph_module, inputs: make_boxed_func(graph_module.forward),
+                           bw_compiler=count_products)
+    torch._dynamo.reset()
+    model.batch_cost(batch, generator, torch.compile(model, backend=backend))[0].backward()
+    assert sum(products) == sum(len(p.backward()) for p in model.step_products(config.batch_size)) > 0
+
+
 def test_the_floor_times_each_forward_and_backward_product(monkeypatch):
     """Tagger's floor: T = 2 iterations of 7 products, each forward, weight gradient and input gradient,
-    less the first W product's input gradient that autograd skips for binary inputs: 41 timings of the
+    less the first W product's input gradient that autograd skips: 41 timings of the
     (m, k, n), (k, m, n) and (m, n, k) shapes, each distinct shape timed once."""
     config = from_dict(SMALL)
     timed = []

@@ -14,6 +14,7 @@ from tagger_torch.model import Tagger
 from tagger_torch.ops import pos
 from tagger_torch.optim import BlocksAdam
 from tagger_torch.params import init_params, param_shapes
+from tagger_torch.tagger import group_likelihood, initial_state
 
 BINARY = TaggerConfig(in_dim=(3, 4), encoder_proj=(8, 6, 5), n_groups=3, n_iterations=2, seed=7)
 CONTINUOUS = BINARY.replace(input_type="continuous", zhat_init_value=0.5, objects_per_sample=2,
@@ -187,6 +188,26 @@ def test_remove_group_zeroes_its_final_mask():
     out = perturbed(BINARY)(inputs(BINARY), remove_group=1, record=True)
     assert torch.all(out.m[1] == 0) and torch.all(out.trace["m"][1][1] > 0)
     torch.testing.assert_close(out.m.sum(0), torch.ones(5, 12))
+
+
+def test_the_first_likelihood_is_uniform_and_carries_no_gradient_to_v():
+    """Why tag_iteration may detach L(m0): with z0 the same in every group, L(m0) = 1/K for any v, and the
+    gradient of any cost of it to v is 0 (float64)."""
+    config = CONTINUOUS.replace(input_noise=0.3)
+    x_tilde = inputs(config).reshape(5, -1).double()
+    m_init = torch.randn((config.n_groups,) + x_tilde.shape, generator=torch.Generator().manual_seed(2),
+                         dtype=torch.float64)
+    z0, _ = initial_state(m_init, config.zhat_init_value)
+    v = torch.tensor(-1.3, dtype=torch.float64, requires_grad=True)
+    m_lh = group_likelihood(x_tilde, z0, config, pos(v))
+    torch.testing.assert_close(m_lh, torch.full_like(m_lh, 1 / config.n_groups))
+    weights = torch.randn(m_lh.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    (grad,) = torch.autograd.grad((weights * m_lh).sum(), v)
+    assert abs(float(grad)) < 1e-12
+    # z that differs over groups: L depends on v
+    z = z0 + 0.1 * torch.arange(config.n_groups, dtype=torch.float64)[:, None, None]
+    (grad,) = torch.autograd.grad((weights * group_likelihood(x_tilde, z, config, pos(v))).sum(), v)
+    assert abs(float(grad)) > 1e-3
 
 
 def test_pos_is_positive_and_stable():
