@@ -99,15 +99,15 @@ def _combinator_params(p: Mapping[str, Tensor], l: int) -> Tuple[Tensor, ...]:
     return tuple(p[f"g_{l}_a{j}"] for j in range(1, 11))
 
 
-def ladder(h: Tensor, p: Mapping[str, Tensor], config,
-           normalise: Optional[Callable[[Tensor, str], Tensor]] = None) -> Tuple[Tensor, Tensor]:
+def ladder(h: Tensor, p: Mapping[str, Tensor], config, normalise: Optional[Callable[[Tensor, str], Tensor]] = None,
+           top_only: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
     """SPEC 5 [A1.5-A1.6 'parametric mapping']: the release's LadderAE without noise.
 
     h: the projected input, layer 0 (N, H0) with N = K*B, group-major; p: parameters by name.
     normalise: (a, site) -> BN(a) at the sites f_l_W, y, g_l_W (tagger_torch.normstats); None: each
     batch's own statistics for config.norm with K = config.n_groups (`BatchStatistics`).
     Returns y = h_L (N, HL), the softmax top of the encoder, and u0 = zhat_0 (N, H0), the decoder's
-    bottom output.
+    bottom output; top_only: y and None, the encoder alone (`ladder_products(top_only=True)`).
     """
     L = len(config.encoder_proj) - 1
     kind = combinator_kind(config)
@@ -126,6 +126,8 @@ def ladder(h: Tensor, p: Mapping[str, Tensor], config,
             # top: h_L = softmax(f_L_c (z_L + f_L_b)) over units
             h_l = torch.softmax(p[f"f_{L}_c"] * (z_l + p[f"f_{L}_b"]), dim=-1)
     y = h_l
+    if top_only:
+        return y, None
     # decoder, l = L: the vertical input is the softmax output itself (a release quirk), normalised
     zhat = combinator(lateral[L], normalise(y, "y"), _combinator_params(p, L), kind)
     for l in range(L - 1, -1, -1):

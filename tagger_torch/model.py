@@ -35,11 +35,12 @@ TRACE_KEYS = ("z", "m", "m_lh", "delta_z", "y")
 class TaggerOutput:
     """What `Tagger.forward` returns (docs/architecture.md)."""
 
-    denoising_cost: Tensor  # (T,) eq. 1 after each iteration, against the clean x
-    cost: Tensor  # scalar: denoising_cost.mean() + class_cost_x * class_cost[-1] (with labels)
-    z: Tensor  # (K, B, D) final reconstruction (probability space for binary inputs)
-    m: Tensor  # (K, B, D) final masks
-    y: Tensor  # (K, B, HL) the mapping's top output at the last iteration
+    # with class_cost_only, class_cost and class_error alone (the rest None)
+    denoising_cost: Optional[Tensor]  # (T,) eq. 1 after each iteration, against the clean x
+    cost: Optional[Tensor]  # scalar: denoising_cost.mean() + class_cost_x * class_cost[-1] (with labels)
+    z: Optional[Tensor]  # (K, B, D) final reconstruction (probability space for binary inputs)
+    m: Optional[Tensor]  # (K, B, D) final masks
+    y: Optional[Tensor]  # (K, B, HL) the mapping's top output at the last iteration
     class_cost: Optional[Tensor] = None  # (T,) with labels
     class_error: Optional[Tensor] = None  # (T,) in %, with labels
     trace: Optional[Dict[str, Tensor]] = None  # record=True: z, m (T+1,K,B,D), m_lh, delta_z, y (T,...)
@@ -88,14 +89,17 @@ class Tagger(NamedParameters, nn.Module):
         `normaliser.at(i, path)` at iteration i, path 'corrupted' or 'clean'; None: the current batch's
         (the release). `PopulationStatistics` make the result of each example independent of the others.
         class_cost_only: the labelled pass of a training step, whose part of the cost is the last class cost
-        alone: the other outputs are detached, so that a compiled backward, which differentiates every output
-        that carries a gradient, leaves out the last iteration's products after y (`step_products`).
+        alone: the last iteration computes y alone (`tag_iteration(top_only=True)`, `step_products`), and
+        the output holds class_cost and class_error alone (a compiled backward differentiates every output
+        that carries a gradient). Needs labels; not with record.
         """
         cfg = self.config
         K = cfg.n_groups if n_groups is None else int(n_groups)
         T = cfg.n_iterations if n_iterations is None else int(n_iterations)
         if K < 1 or T < 1:
             raise TaggerError(f"n_groups and n_iterations must be >= 1 (got {K}, {T})")
+        if class_cost_only and (labels is None or record):
+            raise TaggerError("class_cost_only needs labels and computes no trace (record=False)")
         dtype, device = self.W.dtype, self.W.device
         D = cfg.input_size
         x = torch.as_tensor(x).to(device=device, dtype=dtype)
@@ -129,11 +133,13 @@ class Tagger(NamedParameters, nn.Module):
         path = "clean" if corruption is None else "corrupted"
         for i in range(T):
             normalise = None if normaliser is None else normaliser.at(i, path)
+            top_only = class_cost_only and i == T - 1  # y alone: the class cost reads nothing else
             # SPEC 4 [A1.3-A1.6]
             out = tag_iteration(x_tilde, z, m, zpre, p, cfg, remove_group=remove_group if i == T - 1 else None,
-                                mapping=self.mapping, normalise=normalise)
-            z, m, zpre = out.z, out.m, out.zpre
-            costs.append(denoising_cost(x, z, m, cfg, v))  # SPEC 4g/6 [A1.8], against the clean x
+                                mapping=self.mapping, normalise=normalise, top_only=top_only)
+            if not top_only:
+                z, m, zpre = out.z, out.m, out.zpre
+                costs.append(denoising_cost(x, z, m, cfg, v))  # SPEC 4g/6 [A1.8], against the clean x
             if labels is not None:
                 P = class_probabilities(out.y)
                 class_costs.append(classification_cost(P, labels))
@@ -143,6 +149,8 @@ class Tagger(NamedParameters, nn.Module):
                 for key in TRACE_KEYS:
                     trace[key].append(getattr(out, key))
 
+        if class_cost_only:
+            return TaggerOutput(None, None, None, None, None, torch.stack(class_costs), torch.stack(class_errors))
         denoising = torch.stack(costs)
         result = TaggerOutput(denoising_cost=denoising, cost=denoising.mean(), z=z, m=m, y=out.y)
         if labels is not None:
@@ -150,9 +158,6 @@ class Tagger(NamedParameters, nn.Module):
             result.class_error = torch.stack(class_errors)
             # SPEC 6: cost = mean of the denoising costs + class_cost_x * last class cost
             result.cost = result.cost + cfg.class_cost_x * result.class_cost[-1]
-            if class_cost_only:
-                for name in ("denoising_cost", "cost", "z", "m", "y"):
-                    setattr(result, name, getattr(result, name).detach())
         if record:
             result.trace = {key: torch.stack(values) for key, values in trace.items()}
             result.trace["denoising_cost"] = denoising

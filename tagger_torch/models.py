@@ -73,15 +73,13 @@ class Product(NamedTuple):
     m: int
     k: int
     n: int
-    weight_grad: bool = True  # backward computes the weight's gradient; False when the cost does not depend
-    #                           on the product's output (autograd then skips both gradients)
     input_grad: bool = True  # backward computes the input's gradient; False also when the input depends on no
     #                          parameter (the data itself)
 
     def backward(self) -> List[Tuple[int, int, int]]:
-        """The (m, k, n) of backward's products: the weight's gradient (k, m) @ (m, n) and the input's
-        (m, n) @ (n, k), those autograd computes."""
-        return [(self.k, self.m, self.n)] * self.weight_grad + [(self.m, self.n, self.k)] * self.input_grad
+        """The (m, k, n) of backward's products: the weight's gradient (k, m) @ (m, n) and, where autograd
+        computes it, the input's (m, n) @ (n, k)."""
+        return [(self.k, self.m, self.n)] + [(self.m, self.n, self.k)] * self.input_grad
 
 
 def step_flop(products: Sequence[Product]) -> float:

@@ -28,8 +28,9 @@ class Mapping(NamedTuple):
 
     shapes: Callable  # config -> OrderedDict name -> shape of its parameters, in creation order
     init: Callable  # (config, seed) -> name -> float32 array: its initial parameters (release order)
-    apply: Callable  # (h, params by name, config, normalise) -> (y, u0): y feeds the class head, u0 the
-    #                  heads of A1.6; every normalisation through normalise(a, site) (tagger_torch.normstats)
+    apply: Callable  # (h, params by name, config, normalise, top_only=False) -> (y, u0): y feeds the class head,
+    #                  u0 the heads of A1.6 (None with top_only: y alone); every normalisation through
+    #                  normalise(a, site) (tagger_torch.normstats)
     products: Callable  # (config, rows, top_only=False) -> [(rows, inner, outer)]: its matrix products (top_only:
     #                     those y depends on), for FLOP counts
 
@@ -94,9 +95,9 @@ def delta_z(x_tilde: Tensor, z: Tensor, m: Tensor, config) -> Tensor:
 class IterationOutput(NamedTuple):
     """What one TAG iteration returns."""
 
-    z: Tensor  # (K, B, D) new z, probability space for binary inputs
-    m: Tensor  # (K, B, D) new masks
-    zpre: Tensor  # (K, B, D) pre-sigmoid z (binary); z itself for continuous inputs
+    z: Optional[Tensor]  # (K, B, D) new z, probability space for binary inputs (None: top_only)
+    m: Optional[Tensor]  # (K, B, D) new masks (None: top_only)
+    zpre: Optional[Tensor]  # (K, B, D) pre-sigmoid z (binary); z itself for continuous inputs (None: top_only)
     m_lh: Tensor  # (K, B, D) L(m) of the input state
     delta_z: Tensor  # (K, B, D) dz of the input state
     y: Tensor  # (K, B, HL) the mapping's top output
@@ -104,7 +105,7 @@ class IterationOutput(NamedTuple):
 
 def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: MappingType[str, Tensor],
                   config, remove_group: Optional[int] = None, mapping: Mapping = LADDER,
-                  normalise: Optional[Normalise] = None) -> IterationOutput:
+                  normalise: Optional[Normalise] = None, top_only: bool = False) -> IterationOutput:
     """SPEC 4, one TAG iteration [A1.3-A1.6] with the weights p (release names).
 
     x_tilde: x~ (B, D); z, m: z_k, m_k (K, B, D), z in probability space for binary inputs; zpre: the
@@ -113,6 +114,7 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     normalise: (a, site) -> BN(a), every normalisation of the iteration and of the mapping (sites W,
     z_u_W, m_u_W here; tagger_torch.normstats); None: each batch's own statistics for config.norm (the
     release's protocol, SPEC's quirk).
+    top_only: y alone (z, m, zpre None), for a pass whose cost reads only y: the products y depends on.
     """
     K, B, D = z.shape
     normalise = BatchStatistics(config.norm, K) if normalise is None else normalise
@@ -134,7 +136,9 @@ def tag_iteration(x_tilde: Tensor, z: Tensor, m: Tensor, zpre: Tensor, p: Mappin
     a = normalise(project(a_in, p["W"]), "W")
     h = torch.relu((p["c"] * a if gains else a) + p["b"])
     # SPEC 4e: the parametric mapping; y (K*B, HL), u0 (K*B, H0)
-    y, u0 = mapping.apply(h, p, config, normalise)
+    y, u0 = mapping.apply(h, p, config, normalise, top_only=top_only)
+    if top_only:
+        return IterationOutput(None, None, None, m_lh, dz, y.reshape(K, B, -1))
     # SPEC 4f [A1.6] z = c1 BN(u0 @ z_u_W) + b1                           (K*B, D) -> (K, B, D)
     z_new = (p["c1"] * normalise(project(u0, p["z_u_W"]), "z_u_W") + p["b1"]).reshape(K, B, D)
     # m = softmax over K of c2 BN(u0 @ m_u_W); with gains of c2 m_u_c BN(u0 @ m_u_W)   (K*B, D) -> (K, B, D)
@@ -163,9 +167,9 @@ def step_products(config, batch_size: int, mapping: Mapping = LADDER) -> List[Pr
     each pass (the unlabelled batch, and the labelled one of the same size when the config classifies).
 
     What autograd skips: the first iteration's input of `W`, [z0, dz, m0, L(m0)], depends on no
-    parameter (`tag_iteration` detaches L(m0), which is 1/K), so that input gradient; the labelled
-    pass's cost is the last iteration's class cost of y, so both gradients of that iteration's
-    products after y (the mapping's others, the heads of A1.6).
+    parameter (`tag_iteration` detaches L(m0), which is 1/K), so that input gradient. The labelled
+    pass's cost is the last iteration's class cost of y, so that iteration computes only the products
+    y depends on (`Tagger.forward(class_cost_only=True)`, `tag_iteration(top_only=True)`).
     """
     T, rows = config.n_iterations, config.n_groups * batch_size
     iteration = layer_products(config, rows, mapping)
@@ -174,10 +178,8 @@ def step_products(config, batch_size: int, mapping: Mapping = LADDER) -> List[Pr
     def one_pass(cost_of_y: bool) -> List[Product]:
         products = []
         for i in range(T):
-            for j, (m, k, n) in enumerate(iteration):
-                grad = not (cost_of_y and i == T - 1 and j >= to_y)
-                first = i == 0 and j == 0
-                products.append(Product(m, k, n, weight_grad=grad, input_grad=grad and not first))
+            computed = iteration[:to_y] if cost_of_y and i == T - 1 else iteration
+            products += [Product(m, k, n, input_grad=not (i == 0 and j == 0)) for j, (m, k, n) in enumerate(computed)]
         return products
 
     return one_pass(False) + (one_pass(True) if config.class_cost_x > 0 else [])

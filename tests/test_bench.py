@@ -37,11 +37,11 @@ def test_flop_count_by_hand():
     # T = 2 iterations x (forward + 2 backward products) less the first iteration's W input gradient
     assert model_flop_per_step(config, 5) == 2 * 3 * 12480 - 2 * 10 * 40 * 8 == 68480
     classifying = from_dict({**SMALL, "encoder_proj": [8, 6, 11], "class_cost_x": 1.0})
-    # a second, labelled pass whose cost (the last class cost) depends on y: backward skips both gradients of
-    # the last iteration's products after y (g_0_W, g_1_W and the heads z_u_W, m_u_W)
+    # a second, labelled pass whose cost (the last class cost) depends on y: its last iteration leaves out the
+    # products after y (g_0_W, g_1_W and the heads z_u_W, m_u_W), forward and both gradients
     after_y = 2 * 10 * (6 * 8 + 11 * 6 + 8 * 10 + 8 * 10)
     unlabelled = model_flop_per_step(classifying.replace(class_cost_x=0.0), 5)
-    assert model_flop_per_step(classifying, 5) == 2 * unlabelled - 2 * after_y
+    assert model_flop_per_step(classifying, 5) == 2 * unlabelled - 3 * after_y
 
 
 @pytest.mark.parametrize("fields", [SMALL, {**SMALL, "input_type": "continuous"}, CLASSIFYING, *TINY_MODELS.values()],

@@ -210,6 +210,31 @@ def test_the_first_likelihood_is_uniform_and_carries_no_gradient_to_v():
     assert abs(float(grad)) > 1e-3
 
 
+def test_class_cost_only_is_the_class_cost_and_its_gradient():
+    """A step's labelled pass (class_cost_only: its last iteration computes y alone) gives the class costs
+    and errors of the whole forward, and the same gradient of the last class cost (float64)."""
+    model = Tagger(CONTINUOUS, params=perturbed_params(CONTINUOUS, 0, 0.5), dtype=torch.float64)
+    x = inputs(CONTINUOUS).double()
+    labels = torch.tensor([[1, 2], [0, 0], [3, 9], [4, 5], [8, 7]])
+    outputs, grads = [], []
+    for class_cost_only in (False, True):
+        model.zero_grad()
+        out = model(x, generator=torch.Generator().manual_seed(4), labels=labels, class_cost_only=class_cost_only)
+        out.class_cost[-1].backward()
+        outputs.append(out)
+        grads.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    whole, alone = outputs
+    assert alone.z is None and alone.m is None and alone.cost is None and alone.denoising_cost is None
+    torch.testing.assert_close(alone.class_cost, whole.class_cost, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(alone.class_error, whole.class_error)
+    assert grads[1].keys() == grads[0].keys() and "z_u_W" in grads[0]
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-10, atol=1e-12, msg=name)
+    for bad in ({"labels": None}, {"labels": labels, "record": True}):
+        with pytest.raises(TaggerError, match="class_cost_only"):
+            model(x, generator=torch.Generator().manual_seed(4), class_cost_only=True, **bad)
+
+
 def test_pos_is_positive_and_stable():
     a = torch.tensor([-1e8, -3.0, 0.0, 1.0, 1e8], dtype=torch.float64)
     torch.testing.assert_close(pos(a), torch.tensor([5e-9, 1 / (np.sqrt(10) + 3), 1.0, 1 + np.sqrt(2), 2e8],
