@@ -73,8 +73,8 @@ class Product(NamedTuple):
     m: int
     k: int
     n: int
-    input_grad: bool = True  # backward computes the input's gradient; False also when the input depends on no
-    #                          parameter (the data itself)
+    input_grad: bool = True  # backward computes the input's gradient; False when the input depends on no
+    #                          parameter (the data itself; Tagger's first a_in)
 
     def backward(self) -> List[Tuple[int, int, int]]:
         """The (m, k, n) of backward's products: the weight's gradient (k, m) @ (m, n) and, where autograd
