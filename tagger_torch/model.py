@@ -91,15 +91,16 @@ class Tagger(NamedParameters, nn.Module):
         class_cost_only: the labelled pass of a training step, whose part of the cost is the last class cost
         alone: the last iteration computes y alone (`tag_iteration(top_only=True)`, `step_products`), and
         the output holds class_cost and class_error alone (a compiled backward differentiates every output
-        that carries a gradient). Needs labels; not with record.
+        that carries a gradient). Needs labels; not with record or remove_group.
         """
         cfg = self.config
         K = cfg.n_groups if n_groups is None else int(n_groups)
         T = cfg.n_iterations if n_iterations is None else int(n_iterations)
         if K < 1 or T < 1:
             raise TaggerError(f"n_groups and n_iterations must be >= 1 (got {K}, {T})")
-        if class_cost_only and (labels is None or record):
-            raise TaggerError("class_cost_only needs labels and computes no trace (record=False)")
+        if class_cost_only and (labels is None or record or remove_group is not None):
+            raise TaggerError("class_cost_only needs labels, and its last iteration computes no masks "
+                              "(no record, no remove_group)")
         dtype, device = self.W.dtype, self.W.device
         D = cfg.input_size
         x = torch.as_tensor(x).to(device=device, dtype=dtype)

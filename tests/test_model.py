@@ -230,7 +230,7 @@ def test_class_cost_only_is_the_class_cost_and_its_gradient():
     assert grads[1].keys() == grads[0].keys() and "z_u_W" in grads[0]
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-10, atol=1e-12, msg=name)
-    for bad in ({"labels": None}, {"labels": labels, "record": True}):
+    for bad in ({"labels": None}, {"labels": labels, "record": True}, {"labels": labels, "remove_group": 1}):
         with pytest.raises(TaggerError, match="class_cost_only"):
             model(x, generator=torch.Generator().manual_seed(4), class_cost_only=True, **bad)
 
