@@ -151,7 +151,8 @@ class Tagger(NamedParameters, nn.Module):
                     trace[key].append(getattr(out, key))
 
         if class_cost_only:
-            return TaggerOutput(None, None, None, None, None, torch.stack(class_costs), torch.stack(class_errors))
+            return TaggerOutput(denoising_cost=None, cost=None, z=None, m=None, y=None,
+                                class_cost=torch.stack(class_costs), class_error=torch.stack(class_errors))
         denoising = torch.stack(costs)
         result = TaggerOutput(denoising_cost=denoising, cost=denoising.mean(), z=z, m=m, y=out.y)
         if labels is not None:
