@@ -259,6 +259,9 @@ _FREQ20_2_CONTINUE = _FREQ20_2_PRETRAIN.replace(
     encoder_proj=(3000, 2000, 1000, 500, 250, 11), n_iterations=4, input_noise=0.18,
     class_cost_x=0.1, lr=0.0002, num_epochs=50,
 )
+# stage 2 with 1000 labels as the release's shipped stage-2 model was trained (its pickled settings:
+# a grid search's class_cost_x, input_noise and lr; docs/baselines.md, "Tagger's rows")
+_FREQ20_2_CONTINUE_1K = _FREQ20_2_CONTINUE.replace(class_cost_x=0.05, input_noise=0.15, lr=0.0005)
 
 PRESETS: Dict[str, Any] = {
     "shapes50k20x20": _SHAPES,
@@ -274,6 +277,8 @@ PRESETS: Dict[str, Any] = {
     "freq20-2mnist-continue": _FREQ20_2_CONTINUE,
     "freq20-1mnist-pretrain": _FREQ20_2_PRETRAIN.replace(objects_per_sample=1),
     "freq20-1mnist-continue": _FREQ20_2_CONTINUE.replace(objects_per_sample=1),
+    "freq20-2mnist-continue-1k": _FREQ20_2_CONTINUE_1K,
+    "freq20-1mnist-continue-1k": _FREQ20_2_CONTINUE_1K.replace(objects_per_sample=1),
 }
 
 

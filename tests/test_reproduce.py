@@ -303,6 +303,10 @@ def test_paper_plan():
     cells = [(r.cell.row, r.cell.column) for r in runs if r.cell is not None and r.cell.table == "table2"]
     assert sorted(cells) == sorted((model, column(d, n)) for model, d, n in
                                    ((m, d, n) for (m, d, n) in PAPER_TABLE2) if (d, n) in TABLE2_COLUMNS)
+    # the headline stage 2: the settings of the release's shipped stage-2 model (docs/baselines.md)
+    stage2 = runs[1].config()
+    assert (stage2.labeled_samples, stage2.n_iterations, stage2.class_cost_x, stage2.input_noise, stage2.lr,
+            stage2.num_epochs) == (1000, 4, 0.05, 0.15, 0.0005, 50)
     names = [r.name for r in runs]
     for r in runs:
         r.config()  # every preset and change resolves

@@ -120,8 +120,6 @@ def _table2(model: str, digits: int, labels: str) -> Cell:
 # epoch (Freq20 stage 1: 61-80 s against 899-1067 s of training on a 2-core AMD EPYC) and no rule
 # reads it; the baselines validate every epoch (their stop rule reads each one)
 VALIDATE_EVERY = 5
-# the release's own stage-2 settings for 1000 labels (its runner for the 1k protocol)
-_STAGE2_1K = {"class_cost_x": 0.05, "input_noise": 0.15, "lr": 0.0005}
 # Table 1's scorings of a Shapes model (the paper's Figure 4a cases beside the test split)
 _SHAPES_CASES = (
     Case("test", "shapes", "test", description="test split (Table 1a)"),
@@ -142,7 +140,7 @@ def _tagger_runs(digits: int):
             cases=(Case("valid", data, "valid", description="validation split, T = 1..5"),),
             description=f"Tagger stage 1 (unsupervised, 3000-2000-1000, K=4, T=3) on {texture}, 150 epochs"),
         "1k": PlannedRun(
-            f"{data}-tagger-1k", f"{data}-continue", data, 50, _STAGE2_1K, after=stage1, validate_every=VALIDATE_EVERY,
+            f"{data}-tagger-1k", f"{data}-continue-1k", data, 50, after=stage1, validate_every=VALIDATE_EVERY,
             cell=_table2("tagger", digits, "1k"), ship=True,
             description=f"Tagger stage 2 with 1000 labels (T=4) on {texture}, from stage 1"),
         "50k": PlannedRun(
