@@ -140,6 +140,7 @@ class Tagger(NamedParameters, nn.Module):
                                 mapping=self.mapping, normalise=normalise, top_only=top_only)
             if not top_only:
                 z, m, zpre = out.z, out.m, out.zpre
+            if not class_cost_only:  # the labelled pass returns no denoising cost
                 costs.append(denoising_cost(x, z, m, cfg, v))  # SPEC 4g/6 [A1.8], against the clean x
             if labels is not None:
                 P = class_probabilities(out.y)
