@@ -87,16 +87,32 @@ def cpu_bf16_native() -> bool:
     return False
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo's "model name"), else what `platform` knows."""
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (/proc/cpuinfo's "model name"), with its x86 family and model numbers where
+    the OS lists them, e.g. "AMD EPYC (family 25, model 1)": a virtual machine often names only the
+    brand, and the numbers tell its generations apart (Zen 1 is family 23, Zen 3 and Zen 4 family 25).
+    Else what `platform` knows."""
+    fields = {}
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():  # the first processor's block ends
+                    break
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown"
+    if fields.get("cpu family") and fields.get("model"):
+        return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
+def processor_name(device: torch.device) -> str:
+    """What computes on `device`: the CPU's `cpu_model`, or the CUDA device's name."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
 
 
 def cpu_capability() -> str:

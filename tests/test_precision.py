@@ -53,6 +53,17 @@ def test_cpu_bf16_native_reads_the_cpu_flags(tmp_path, monkeypatch, machine, fla
     assert precision.cpu_bf16_native() is native
 
 
+@pytest.mark.parametrize("block, name", [
+    ("vendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n", "AMD EPYC (family 23, model 1)"),
+    ("cpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n", "AMD EPYC (family 25, model 17)"),
+    ("model name\t: some cpu\n", "some cpu"),  # no family or model listed: the name alone
+])
+def test_cpu_model_names_the_first_processor_with_its_family_and_model(tmp_path, block, name):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\n{block}flags\t\t: fpu avx2\n\nprocessor\t: 1\nmodel name\t: other\n")
+    assert precision.cpu_model(str(cpuinfo)) == name
+
+
 def test_bf16_on_a_cpu_without_native_bf16_warns_in_one_line(tmp_path, monkeypatch, trained_run, small_shapes_h5):
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({**TINY, "batch_size": 20}))

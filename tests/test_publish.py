@@ -18,6 +18,7 @@ from tagger_torch.data.shapes import DESCRIPTION, generate_shapes
 from tagger_torch.errors import TaggerError
 from tagger_torch.files import PART_OF_KEY, PARTS_KEY, read_npz, save_npz
 from tagger_torch.model import Tagger
+from tagger_torch.precision import cpu_model
 from tagger_torch.float16 import export_float16, rounding_preimage, to_float16
 from tagger_torch.inputs import read_params
 import tagger_torch.publish as publish_module
@@ -176,6 +177,7 @@ def test_recompute_validation_reproduces_the_training_log(trained_run, small_sha
     other_noise = recompute_validation(config, params, small_shapes_h5, last["epoch"] + 1)
     assert not np.allclose(other_noise, logged, rtol=1e-5)
     assert last["device"] == "cpu"  # the generator that drew the logged validation's noise
+    assert last["processor"] == cpu_model()  # which CPU trained the epoch (`reproduce status`'s rate)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")

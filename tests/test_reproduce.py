@@ -330,6 +330,8 @@ def test_validate_every_in_the_plan():
     rows[4].update(valid_time_s=50.0, valid_denoising_cost=[-0.5])
     state = RunState(stage1, "nowhere", rows, True, False, None)
     assert state.seconds_per_epoch == 108.0 + 50.0 / 5  # median of epochs 6-10, and a fifth of a validation
+    moved = [{**r, "processor": "cpu A" if r["epoch"] <= 8 else "cpu B"} for r in rows]  # epochs 9, 10 elsewhere
+    assert RunState(stage1, "nowhere", moved, True, False, None).seconds_per_epoch == 109.5 + 50.0 / 5
     assert "-0.5000" in status_table([state])
     run = {"epochs": 10, "train_s": 10.0, "valid_s": 1.0, "s_per_epoch": 1.1,
            "valid_class_error_per_epoch": [50.0, 40.0]}
@@ -340,6 +342,9 @@ def test_validate_every_in_the_plan():
         assert "* validation class error per epoch: 50.0, 40.0." in _run_section({**result, "run": every_epoch})
     no_errors = {**run, "valid_class_error_per_epoch": [], "valid_epochs": []}
     assert not any("validation class error" in line for line in _run_section({**result, "run": no_errors}))
+    # the CPU's vector instruction set where the result file records it (older files do not)
+    assert "written today on c; load average" in _run_section(result)[2]
+    assert "written today on c (AVX2); load average" in _run_section({**result, "cpu_capability": "AVX2"})[2]
 
 
 def test_a_stage_2_cell_shows_its_stage_1_in_progress_with_its_grouping(tmp_path):

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import os
 import statistics
 from dataclasses import dataclass
@@ -59,9 +60,12 @@ class RunState:
 
     @property
     def seconds_per_epoch(self) -> Optional[float]:
-        """The median of the last 5 epochs' training seconds on this machine, plus the last validation's
-        seconds shared over the epochs it covers (`validate_every`)."""
-        times = [r.get("train_time_s", 0.0) for r in self.rows[-5:]]
+        """The median of the last 5 epochs' training seconds on the processor that trained the last epoch
+        (each metrics line's `processor`), plus the last validation's seconds shared over the epochs it
+        covers (`validate_every`)."""
+        last = self.rows[-1].get("processor") if self.rows else None
+        same = list(itertools.takewhile(lambda r: r.get("processor") == last, reversed(self.rows)))
+        times = [r.get("train_time_s", 0.0) for r in same[:5]]
         valid_s = last_validated(self.rows).get("valid_time_s", 0.0) / self.run.validate_every
         return statistics.median(times) + valid_s if times else None
 

@@ -196,11 +196,12 @@ def _run_section(result: dict) -> List[str]:
     run, test = result["run"], result["test"]
     stopped = ("its validation class error flattened" if result["stopped"] == "flattened"
                else "the protocol's epochs")
+    capability = f" ({result['cpu_capability']})" if result.get("cpu_capability") else ""  # older files lack it
     lines = [f"### {result['name']}: {result['test_class_error']:.2f} % (paper {result['paper']})", "",
              f"* {run['epochs']} epochs ({stopped}); training {hours(run['train_s'])} + validation "
              f"{hours(run['valid_s'])} ({run['s_per_epoch']} s per epoch); test split at T = "
-             f"{test.get('iterations', '-')}, {test['seconds']:.0f} s; written {result['written']} on {result['cpu']} "
-             f"({result.get('cpu_capability')}); load average then {result.get('load_avg')}."]
+             f"{test.get('iterations', '-')}, {test['seconds']:.0f} s; written {result['written']} on {result['cpu']}"
+             f"{capability}; load average then {result.get('load_avg')}."]
     errors = run["valid_class_error_per_epoch"]
     every_epoch = list(range(1, len(errors) + 1))
     epochs = run.get("valid_epochs", every_epoch)

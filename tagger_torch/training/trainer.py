@@ -28,7 +28,7 @@ from ..errors import TaggerError
 from ..inputs import read_params
 from ..models import Split, build_model
 from ..optim import BlocksAdam
-from ..precision import autocast, default_compile, resolve_precision, warn_if_slow
+from ..precision import autocast, default_compile, processor_name, resolve_precision, warn_if_slow
 from ..visualize import plot_curves
 from .rundir import (CHECKPOINT, CURVES, METRICS, PARAMS, load_checkpoint, prepare_run_dir, read_metrics,
                      resolve_params_path, save_checkpoint, save_params, write_metrics, write_run_files)
@@ -307,7 +307,7 @@ class Trainer:
         row["train_time_s"] = round(self.acc.seconds, 3)
         row["samples_per_s"] = round(self.n_train / self.acc.seconds, 1) if self.acc.seconds > 0 else None
         row.update(precision=self.precision, compiled=self.compile, adam="fused" if self.optimizer.fused else "foreach",
-                   world_size=self.world, device=self.device.type)
+                   world_size=self.world, device=self.device.type, processor=processor_name(self.device))
         if self.data.valid is not None and validates_after(self.epoch + 1, self.config.num_epochs, self.validate_every):
             row.update(self.validate())
         self.epoch, self.step, self.order, self.acc = self.epoch + 1, 0, None, Accumulator()
