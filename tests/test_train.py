@@ -1,6 +1,7 @@
 """`tagger-torch train`: the cost falls, the run directory, exact resume, NaN stop, one-line errors."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,25 @@ def test_no_checkpoint_within_an_epoch_when_checkpoint_every_s_is_none(tmp_path,
     run_training(tiny_config.replace(num_epochs=1), small_shapes_h5, str(tmp_path / "run"), CPU,
                  echo=lambda s: None, checkpoint_every_s=None)
     assert saved == [0]  # the end of epoch 1 only
+
+
+def test_without_a_bar_each_checkpoint_within_an_epoch_prints_where_the_epoch_stands(tmp_path, small_shapes_h5,
+                                                                                     tiny_config, monkeypatch):
+    """A run whose stderr is no terminal (a log file) has no progress bar; it prints one line at each
+    checkpoint within the epoch instead."""
+    monkeypatch.setattr(trainer_module, "LOG_EVERY", 2)
+    config = tiny_config.replace(num_epochs=1)
+    for progress in (False, True):
+        lines = []
+        run_training(config, small_shapes_h5, str(tmp_path / f"run-{progress}"), CPU, echo=lines.append,
+                     checkpoint_every_s=0.0, progress=progress)
+        at_checkpoints = [line for line in lines if "(checkpoint saved)" in line]
+        if progress:
+            assert at_checkpoints == []
+        else:
+            steps = [int(re.match(r"epoch 1/1: step (\d+) of (\d+) \(checkpoint saved\), [0-9.]+ s a step, about "
+                                  r"\d+ min to the epoch's end$", line).group(1)) for line in at_checkpoints]
+            assert steps and steps == list(range(2, steps[-1] + 1, 2)), lines
 
 
 def test_lr_schedule_runs_through_a_resume(tmp_path, small_shapes_h5, tiny_config):
