@@ -270,23 +270,17 @@ class Trainer:
                         self.acc.seconds, started = self.acc.seconds + now - started, now
                         self.check_finite()
                         self.save_state()
-                        if not progress:  # without a bar (a log file): a line at each checkpoint
-                            self.echo(self.progress_line())
+                        if not progress:  # without a bar (a log file): where the epoch stands
+                            per_step, left = self.acc.seconds / self.step, self.steps_per_epoch - self.step
+                            self.echo(f"epoch {self.epoch + 1}/{self.config.num_epochs}: step {self.step} of "
+                                      f"{self.steps_per_epoch} (checkpoint saved), {per_step:.2f} s a step, "
+                                      f"about {left * per_step / 60:.0f} min to the epoch's end")
                 if stopping and self.step < self.steps_per_epoch:
                     return False
             return True
         finally:
             self.acc.seconds += time.perf_counter() - started
             bar.close()
-
-    def progress_line(self) -> str:
-        """Where the epoch stands at a checkpoint within it, e.g. 'epoch 59/150: step 180 of 500
-        (checkpoint saved), 3.43 s a step, about 18 min to the epoch's end' (the epoch's seconds so far,
-        over its steps so far)."""
-        per_step = self.acc.seconds / self.step
-        left = (self.steps_per_epoch - self.step) * per_step / 60
-        return (f"epoch {self.epoch + 1}/{self.config.num_epochs}: step {self.step} of {self.steps_per_epoch} "
-                f"(checkpoint saved), {per_step:.2f} s a step, about {left:.0f} min to the epoch's end")
 
     def validate(self) -> dict:
         """The validation split's scores (`valid_*` of the metrics line), with the epoch's own noise."""
